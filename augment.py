@@ -155,6 +155,15 @@ def examples(store, recipes: np.ndarray):
         yield make_example(store, recipe)
 
 
+def make_batch(store, recipes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mix_mag, vocal_mag) batches (len(recipes), N_BINS, WINDOW_FRAMES, 1) for a list of recipes."""
+    shape = (len(recipes), audio.N_BINS, audio.WINDOW_FRAMES, 1)
+    mix, vocal = np.empty(shape, np.float32), np.empty(shape, np.float32)
+    for k, recipe in enumerate(recipes):
+        mix[k], vocal[k] = make_example(store, recipe)
+    return mix, vocal
+
+
 def plot_examples(store, path: Path, seed: int = 0) -> Path:
     """Figure in the spirit of the paper's Figures 2 and 3: a splice and a blackout."""
     import matplotlib

@@ -48,6 +48,7 @@ class WindowStore:
         import h5py
         self.paths = [Path(p) for p in paths]
         self._files = None
+        self._datasets = {}
         tables = {k: [] for k in self.TABLES}
         self.songs: dict[str, list] = {}
         self.params, self.fingerprints, self.offsets = [], [], []
@@ -99,10 +100,17 @@ class WindowStore:
         k = int(np.searchsorted(self.offsets, index, side="right") - 1)
         return self._open()[k], index - self.offsets[k]
 
+    def _dataset(self, name: str, index: int):
+        """(h5py dataset, local index); handles are cached: looking one up costs 10x a window read."""
+        k = int(np.searchsorted(self.offsets, index, side="right") - 1)
+        if (k, name) not in self._datasets:
+            self._datasets[(k, name)] = self._open()[k][name]
+        return self._datasets[(k, name)], int(index) - self.offsets[k]
+
     def read(self, name: str, index: int) -> np.ndarray:
         """One window (N_BINS, WINDOW_FRAMES, 1) of array `name` at global index."""
-        f, local = self._file(int(index))
-        return f[name][local]
+        dataset, local = self._dataset(name, index)
+        return dataset[local]
 
     def read_song(self, name: str, song: int) -> np.ndarray:
         """All windows of a song as one contiguous read: (n, N_BINS, WINDOW_FRAMES, 1)."""
@@ -124,8 +132,9 @@ class WindowStore:
             for f in self._files:
                 f.close()
         self._files = None
+        self._datasets = {}
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_files"] = None
+        state["_files"], state["_datasets"] = None, {}
         return state

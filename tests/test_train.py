@@ -1,0 +1,194 @@
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import model as model_lib
+import train
+from conftest import ROOT
+
+TINY = ["--base-filters", "4", "--batch-size", "4", "--steps-per-epoch", "3", "--lr", "3e-3", "--verbose", "0"]
+
+
+def _train(tiny_cache, run_dir, *extra):
+    train.main(["--data", str(tiny_cache), "--run-dir", str(run_dir), *TINY, *extra])
+    return json.loads((run_dir / "config.json").read_text())
+
+
+def _history(run_dir):
+    return list(csv.DictReader((run_dir / "history.csv").open()))
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_cache, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "frequency-minmax-mae"
+    _train(tiny_cache, run_dir, "--epochs", "4", "--steps-per-epoch", "6", "--no-augment")
+    return run_dir
+
+
+def test_run_dir_outputs_and_config(trained_run):
+    for name in ("best.weights.h5", "last.weights.h5", "resume.keras", "config.json", "history.csv",
+                 "training_curves.png"):
+        assert (trained_run / name).exists(), name
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["status"] == "complete"
+    for key in ("norm", "scaler", "loss", "epochs", "batch_size", "lr", "base_filters", "arch", "target", "seed",
+                "mix", "augment", "data"):
+        assert key in config["args"], key
+    assert config["data"]["fingerprint"]["train"] and config["data"]["params"]["n_fft"] == 1024
+    assert config["versions"]["tensorflow"] and config["versions"]["keras"]
+    assert config["git_commit"] and config["seed"] == 0
+    assert config["hardware"]["precision"] == "float32" and config["hardware"]["jit"] is False
+    r = config["results"]
+    assert r["completed_epochs"] == 4 and r["best_epoch"] in range(1, 5) and r["examples_per_second"] > 0
+
+
+def test_loss_goes_down(trained_run):
+    losses = [float(row["loss"]) for row in _history(trained_run)]
+    assert losses[-1] < losses[0]
+
+
+def test_weights_reload_to_identical_predictions(trained_run, rng):
+    import keras
+    x = rng.random((2, 512, 128, 1)).astype(np.float32)
+    net, config = model_lib.load_run(trained_run, weights="last")
+    full = keras.models.load_model(trained_run / "resume.keras")
+    np.testing.assert_array_equal(net(x, training=False).numpy(), full(x, training=False).numpy())
+    best, _ = model_lib.load_run(trained_run)
+    assert best(x).shape == (2, 512, 128, 1) and config["args"]["base_filters"] == 4
+
+
+def test_load_run_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        model_lib.load_run(tmp_path)
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match="best.weights.h5"):
+        model_lib.load_run(tmp_path)
+
+
+def test_interrupt_then_resume(tiny_cache, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    real = train.EpochState.on_epoch_end
+
+    def ctrl_c_after_first_epoch(self, net, epoch, logs):
+        real(self, net, epoch, logs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train.EpochState, "on_epoch_end", ctrl_c_after_first_epoch)
+    with pytest.raises(SystemExit) as exit_info:
+        _train(tiny_cache, run_dir, "--epochs", "3")
+    assert exit_info.value.code == 130
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["status"] == "interrupted" and config["state"]["completed_epochs"] == 1
+    with pytest.raises(SystemExit, match="--resume"):          # refuses to silently restart
+        _train(tiny_cache, run_dir, "--epochs", "3")
+    monkeypatch.setattr(train.EpochState, "on_epoch_end", real)
+    config = _train(tiny_cache, run_dir, "--epochs", "3", "--resume")
+    assert config["status"] == "complete" and config["results"]["completed_epochs"] == 3
+    assert [int(row["epoch"]) for row in _history(run_dir)] == [0, 1, 2]
+
+
+def test_grid_names_and_skips(tiny_cache, tmp_path, monkeypatch, capsys):
+    seen = []
+    real = train.train_one
+
+    def record(args, strategy=None):
+        seen.append(train.run_name(args))
+        if len(seen) == 1:
+            return real(args)
+        return {"name": train.run_name(args), "results": {"best_val_loss": 1.0}}
+
+    monkeypatch.setattr(train, "train_one", record)
+    grid = ["--grid", "--data", str(tiny_cache), "--runs-root", str(tmp_path), "--epochs", "1", *TINY]
+    train.main(grid)
+    assert seen == [f"{n}-{s}-{l}" for n in ("frequency", "time") for s in ("minmax", "robust") for l in ("mae", "mse")]
+    assert (tmp_path / "frequency-minmax-mae" / "best.weights.h5").exists()
+    monkeypatch.setattr(train, "train_one", real)
+    capsys.readouterr()
+    train.train_one(train.build_parser().parse_args(
+        ["--data", str(tiny_cache), "--runs-root", str(tmp_path), "--epochs", "1", *TINY]))
+    assert "is complete; skipped" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arch,target", [("paper", "mask"), ("jansson", "direct"), ("jansson", "mask")])
+def test_architectures_train(tiny_cache, tmp_path, arch, target):
+    config = _train(tiny_cache, tmp_path / "run", "--epochs", "1", "--steps-per-epoch", "1",
+                    "--arch", arch, "--target", target, "--base-filters", "2")
+    assert config["status"] == "complete" and np.isfinite(config["results"]["best_val_loss"])
+
+
+def test_paper_model_shape_and_size():
+    net = model_lib.build_unet(64, "paper")
+    assert net.input.shape[1:] == (512, 128, 1) and net.output.shape[1:] == (512, 128, 1)
+    assert 30_000_000 < net.count_params() < 32_000_000
+    assert model_lib.build_unet(16, "jansson").count_params() > 9_000_000
+
+
+def test_output_stays_float32_under_mixed_precision():
+    import keras
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        net = model_lib.build_unet(4, "paper")
+        assert net.layers[-1].dtype_policy.compute_dtype == "float32"
+        assert net.get_layer("enc1_conv1").dtype_policy.compute_dtype == "bfloat16"
+        assert net(np.zeros((1, 512, 128, 1), np.float32)).dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _write_legacy_hdf5(net, path):
+    """The released code's Keras 2 layout: layer groups, weight_names, a Conv1D output kernel."""
+    import h5py
+    from keras import layers
+    with h5py.File(path, "w") as f:
+        g = f.create_group("model_weights")
+        names = []
+        counters = {}
+        for layer in net.layers:
+            weights = layer.get_weights()
+            kind = {layers.Conv2DTranspose: "conv2d_transpose", layers.BatchNormalization: "batch_normalization",
+                    layers.Conv2D: "conv2d"}.get(type(layer), "other")
+            if layer.name == "output_conv":
+                kind, weights = "conv1d", [weights[0].reshape(1, weights[0].shape[2], 1), weights[1]]
+            counters[kind] = counters.get(kind, 0) + 1
+            name = f"{kind}_{counters[kind]}"
+            names.append(name.encode())
+            lg = g.create_group(name)
+            wnames = [f"{name}/w{i}:0".encode() for i in range(len(weights))]
+            lg.attrs["weight_names"] = wnames
+            for wname, value in zip(wnames, weights):
+                lg.create_dataset(wname.decode(), data=value)
+        g.attrs["layer_names"] = names
+
+
+def test_load_released_legacy_weights(tmp_path, rng):
+    source = model_lib.build_unet(4, "paper")
+    for w in source.weights:          # make every weight distinctive
+        w.assign(rng.standard_normal(w.shape).astype(np.float32) * 0.1)
+    _write_legacy_hdf5(source, tmp_path / "released.hdf5")
+    loaded = model_lib.load_released_weights(tmp_path / "released.hdf5", model_lib.build_unet(4, "paper"))
+    x = rng.random((1, 512, 128, 1)).astype(np.float32)
+    np.testing.assert_allclose(loaded(x).numpy(), source(x).numpy(), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="layers in the file"):
+        model_lib.load_released_weights(tmp_path / "released.hdf5", model_lib.build_unet(4, "jansson"))
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tiny_cache, tmp_path):
+    script = f"""
+import sys, json
+sys.path.insert(0, {str(ROOT)!r})
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import train
+train.main(["--data", {str(tiny_cache)!r}, "--run-dir", {str(tmp_path / 'run')!r}, "--distribute", "mirrored",
+            "--epochs", "2", *{TINY!r}])
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["hardware"]["replicas"] == 2 and config["status"] == "complete"
+    assert np.isfinite(config["results"]["best_val_loss"])
