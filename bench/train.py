@@ -1,0 +1,94 @@
+"""Training throughput: the model alone and the input pipeline alone, in examples per second.
+
+    python bench/train.py                                  # CPU defaults
+    python bench/train.py --bases 64 --batch-size 64 --precision float32 mixed_float16 --jit off on   # a GPU
+
+Model alone: Keras fit on one constant batch repeated (no input cost), per base width,
+precision and XLA setting. Pipeline alone: the tf.data training pipeline (augmentation on,
+per-window normalization) drained without a model, for each scaler.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def bench_model(base: int, batch: int, precision: str, jit: bool, steps: int, arch: str) -> float:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import model as model_lib
+    keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy(precision)
+    net = model_lib.build_unet(base, arch)
+    net.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae", jit_compile=jit)
+    x = np.random.default_rng(0).random((batch, 512, 128, 1), dtype=np.float32)
+    ds = tf.data.Dataset.from_tensors((x, x)).repeat()
+    net.fit(ds, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)            # build + compile
+    started = time.time()
+    net.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
+    keras.mixed_precision.set_global_policy("float32")
+    return steps * batch / (time.time() - started)
+
+
+def bench_pipeline(data: list[str], scaler: str, batch: int, batches: int) -> float:
+    import pipeline
+    from cache import WindowStore, resolve_caches
+    store = WindowStore(resolve_caches(data, "train"))
+    cfg = pipeline.PipelineConfig(scaler=scaler, batch_size=batch, augment=True)
+    iterator = iter(pipeline.train_dataset(store, cfg, epochs=1000))
+    for _ in range(5):
+        next(iterator)
+    started = time.time()
+    for _ in range(batches):
+        next(iterator)
+    return batches * batch / (time.time() - started)
+
+
+def default_data() -> list[str]:
+    real = [str(ROOT / "data" / d) for d in ("musdb18-7", "mir1k") if (ROOT / "data" / d / "train.h5").exists()]
+    return real or [str(ROOT / "data" / "prepared")]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bases", type=int, nargs="+", default=[8, 16, 64], help="base filter counts")
+    p.add_argument("--arch", default="paper", help="architecture")
+    p.add_argument("--batch-size", type=int, default=16, help="batch size for the model benchmark")
+    p.add_argument("--precision", nargs="+", default=["float32", "mixed_bfloat16"], help="precision policies")
+    p.add_argument("--jit", nargs="+", choices=("off", "on"), default=["off"], help="XLA settings")
+    p.add_argument("--seconds", type=float, default=20.0, help="rough time budget per model measurement")
+    p.add_argument("--data", nargs="+", default=None, help="caches for the pipeline benchmark")
+    p.add_argument("--scalers", nargs="+", default=["minmax", "robust"], help="scalers for the pipeline benchmark")
+    p.add_argument("--skip", nargs="*", default=[], choices=["model", "pipeline"], help="parts to skip")
+    args = p.parse_args()
+    import tensorflow as tf
+    device = "GPU " + ", ".join(d.name for d in tf.config.list_physical_devices("GPU")) \
+        if tf.config.list_physical_devices("GPU") else f"CPU ({os.cpu_count()} cores)"
+    print(f"device: {device}")
+    if "model" not in args.skip:
+        print(f"model alone ({args.arch} U-Net, batch {args.batch_size}, Adam + MAE):")
+        for base, precision, jit in itertools.product(args.bases, args.precision, args.jit):
+            probe = bench_model(base, args.batch_size, precision, jit == "on", 1, args.arch)
+            steps = max(2, int(args.seconds * probe / args.batch_size))
+            rate = bench_model(base, args.batch_size, precision, jit == "on", steps, args.arch)
+            print(f"  base {base:3d}  {precision:15s} jit {jit:3s}: {rate:8.1f} examples/s  ({steps} steps)", flush=True)
+    if "pipeline" not in args.skip:
+        data = args.data or default_data()
+        print(f"input pipeline alone (augmentation on, batch 64, {', '.join(Path(d).name for d in data)}):")
+        for scaler in args.scalers:
+            rate = bench_pipeline(data, scaler, 64, 40)
+            print(f"  {scaler:7s}: {rate:8.0f} examples/s (target >= 1000 with minmax)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
