@@ -124,12 +124,13 @@ def native_stft_params(sr: int) -> tuple[int, int]:
 
 
 def interpolate_mask(mask: np.ndarray, sr: int, n_bins: int, n_frames: int, hop: int, n_fft: int,
-                     extension: str) -> np.ndarray:
-    """Map a (N_BINS, T) mask on the model's grid to (n_bins, n_frames) on a native STFT grid."""
+                     extension: str, shift: float = 0.0) -> np.ndarray:
+    """Map a (N_BINS, T) mask on the model's grid to (n_bins, n_frames) on a native STFT grid
+    whose frame 0 lies `shift` seconds before the mask's frame 0."""
     model_freqs = np.arange(audio.N_BINS) * audio.SAMPLE_RATE / audio.N_FFT
     model_times = np.arange(mask.shape[1]) * audio.HOP / audio.SAMPLE_RATE
     freqs = np.arange(n_bins) * sr / n_fft
-    times = np.arange(n_frames) * hop / sr
+    times = np.arange(n_frames) * hop / sr - shift
     # time first (cheap at 512 rows), then frequency
     t_idx = np.interp(times, model_times, np.arange(len(model_times)))
     lo = np.floor(t_idx).astype(int)
@@ -168,30 +169,37 @@ class SongSeparator:
         self.separator, self.band, self.extension = separator, band, extension
         self.chunk_windows, self.overlap_windows = chunk_windows, overlap_windows
 
-    def _paper_mask(self, mono_11k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(mask (N_BINS, frames), mixture spectrogram) in the model's domain."""
-        spec = audio.stft(mono_11k)
+    def _paper_mask(self, mono_11k: np.ndarray, margin_frames: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mask, mixture spectrogram) in the model's domain, without the first margin_frames frames.
+
+        The margin gives the window-aligned frames real signal on both sides: a frame half
+        made of the block's zero padding would shift its window's min/max statistics.
+        """
+        spec = audio.stft(mono_11k)[:, margin_frames:]
         windows, valid = audio.to_windows(spec)
-        mix_mag = np.abs(windows)[..., None]
-        vocal_mag = audio.from_windows(self.separator.vocal_mag(mix_mag), valid)
+        vocal_mag = audio.from_windows(self.separator.vocal_mag(np.abs(windows)[..., None]), valid)
         mix = np.abs(spec)
         mask = np.clip(np.divide(vocal_mag, mix, out=np.zeros_like(mix), where=mix > 1e-8), 0.0, 1.0)
         return mask, spec
 
-    def separate_chunk(self, chunk: np.ndarray, sr: int) -> np.ndarray:
-        """Vocals of one chunk (samples, channels) at sr, or of its 11025 Hz mono version (band paper)."""
+    def separate_chunk(self, chunk: np.ndarray, sr: int, margin: int = 0) -> np.ndarray:
+        """Vocals of chunk[margin:len-margin] (samples, channels) at sr, or of its 11025 Hz mono
+        version (band paper); the margins are context only."""
         import librosa
         mono = audio.prepare_waveform(chunk, sr)
-        mask, spec = self._paper_mask(mono)
+        margin_11k = int(round(margin * audio.SAMPLE_RATE / sr))
+        core_11k = int(round((len(chunk) - 2 * margin) * audio.SAMPLE_RATE / sr))
+        mask, spec = self._paper_mask(mono, margin_11k // audio.HOP)
         if self.band == "paper":
-            return audio.istft(mask * spec, len(mono))[:, None]
+            return audio.istft(mask * spec, len(mono) - margin_11k)[:core_11k, None]
         n_fft, hop = native_stft_params(sr)
-        vocals = np.empty_like(chunk)
+        shift = margin / sr                 # the mask's frame 0 sits at the core's start
+        vocals = np.empty((len(chunk) - 2 * margin, chunk.shape[1]), np.float32)
         for c in range(chunk.shape[1]):
             x = librosa.stft(chunk[:, c], n_fft=n_fft, hop_length=hop, window="hann", center=True)
-            m = interpolate_mask(mask, sr, x.shape[0], x.shape[1], hop, n_fft, self.extension)
-            vocals[:, c] = librosa.istft(m * x, n_fft=n_fft, hop_length=hop, window="hann", center=True,
-                                         length=len(chunk))
+            m = interpolate_mask(mask, sr, x.shape[0], x.shape[1], hop, n_fft, self.extension, shift)
+            full = librosa.istft(m * x, n_fft=n_fft, hop_length=hop, window="hann", center=True, length=len(chunk))
+            vocals[:, c] = full[margin:len(chunk) - margin]
         return vocals
 
     def run(self, source: AudioSource, write, progress=None) -> None:
@@ -199,15 +207,19 @@ class SongSeparator:
         out_sr = audio.SAMPLE_RATE if self.band == "paper" else source.sr
         chunk = int(round(self.chunk_windows * WINDOW_SECONDS * source.sr))
         overlap = int(round(self.overlap_windows * WINDOW_SECONDS * source.sr))
+        # STFT context beyond the block, a whole number of model hops (N_FFT / 2 at 11025 Hz)
+        margin = int(round(audio.N_FFT // 2 * source.sr / audio.SAMPLE_RATE))
         out_total = int(round(source.frames * out_sr / source.sr)) if self.band == "paper" else source.frames
         scale = out_sr / source.sr
         fade = int(round(overlap * scale)) // 2     # centred in the overlap, away from chunk edges
         pending = None                    # the previous chunk's vocal/mixture tail awaiting its cross-fade
         written = 0
         for start in range(0, source.frames, chunk):
-            block = source.read(start - overlap, chunk + 2 * overlap)
-            vocals = self.separate_chunk(block, source.sr)
-            mix = block if self.band == "full" else audio.prepare_waveform(block, source.sr)[:, None]
+            block = source.read(start - overlap - margin, chunk + 2 * overlap + 2 * margin)
+            vocals = self.separate_chunk(block, source.sr, margin)
+            core = block[margin:len(block) - margin]
+            mix = core if self.band == "full" else \
+                audio.prepare_waveform(block, source.sr)[int(round(margin * scale)):][:len(vocals), None]
             n_out = min(len(vocals), int(round((chunk + 2 * overlap) * scale)))
             vocals, mix = vocals[:n_out], mix[:n_out]
             core_start = int(round(overlap * scale))

@@ -1,0 +1,123 @@
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import audio
+import separate
+import train
+from separation import Separator
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_cache, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("sep_runs") / "run"
+    train.main(["--data", str(tiny_cache), "--run-dir", str(run_dir), "--base-filters", "2", "--batch-size", "4",
+                "--epochs", "1", "--steps-per-epoch", "1", "--verbose", "0"])
+    return run_dir
+
+
+def _song(path, seconds, sr, channels, rng):
+    t = np.arange(int(seconds * sr)) / sr
+    x = 0.2 * np.sin(2 * np.pi * 330 * t)[:, None] + 0.05 * rng.standard_normal((len(t), channels))
+    sf.write(path, x.astype(np.float32), sr)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "mp3"])
+def test_formats_rate_and_channels(tiny_run, tmp_path, rng, fmt):
+    song = _song(tmp_path / "in.wav", 4.0, 22050, 2, rng)
+    separate.main([str(song), "--run", str(tiny_run), "--out", str(tmp_path / "out"), "--format", fmt])
+    for stem in ("vocals", "accompaniment"):
+        data, sr = sf.read(tmp_path / "out" / "in" / f"{stem}.{fmt}", always_2d=True)
+        assert sr == 22050 and data.shape[1] == 2
+        if fmt in ("wav", "flac"):
+            assert len(data) == int(4.0 * 22050)
+    assert not list((tmp_path / "out").rglob("*.partial.*"))
+
+
+@pytest.mark.parametrize("sr,channels", [(8000, 1), (48000, 6)])
+def test_odd_rates_and_channel_counts(tiny_run, tmp_path, rng, sr, channels):
+    song = _song(tmp_path / "odd.flac", 3.0, sr, channels, rng)
+    separate.main([str(song), "--run", str(tiny_run), "--out", str(tmp_path / "out")])
+    vocals, out_sr = sf.read(tmp_path / "out" / "odd" / "vocals.wav", always_2d=True)
+    accomp, _ = sf.read(tmp_path / "out" / "odd" / "accompaniment.wav", always_2d=True)
+    original, _ = sf.read(song, always_2d=True)
+    assert out_sr == sr and vocals.shape == original.shape
+    np.testing.assert_allclose(vocals + accomp, original, atol=1e-4)     # the stems add up to the input
+
+
+def test_chunked_matches_whole_file(tiny_run, tmp_path, rng):
+    song = _song(tmp_path / "long.wav", 14.0, 44100, 2, rng)
+    separator = Separator.from_run(tiny_run)
+
+    def run(chunk_windows, band):
+        blocks = []
+        separate.SongSeparator(separator, band, chunk_windows).run(separate.AudioSource(song),
+                                                                   lambda v, a: blocks.append(v))
+        return np.concatenate(blocks)
+
+    for band in ("full", "paper"):
+        whole, chunked = run(100, band), run(2, band)
+        assert whole.shape == chunked.shape
+        snr = 10 * np.log10(np.sum(whole ** 2) / np.sum((whole - chunked) ** 2))
+        assert snr > 30, (band, snr)
+        # no click: the largest sample-to-sample jump is no bigger than in the whole-file result
+        assert np.max(np.abs(np.diff(chunked, axis=0))) < 1.5 * np.max(np.abs(np.diff(whole, axis=0))) + 1e-3
+
+
+def test_paper_band_is_mono_11025(tiny_run, tmp_path, rng):
+    song = _song(tmp_path / "s.wav", 3.0, 44100, 2, rng)
+    separate.main([str(song), "--run", str(tiny_run), "--out", str(tmp_path / "o"), "--band", "paper"])
+    info = sf.info(str(tmp_path / "o" / "s" / "vocals.wav"))
+    assert info.samplerate == audio.SAMPLE_RATE and info.channels == 1
+
+
+def test_offset_duration_and_template(tiny_run, tmp_path, rng):
+    song = _song(tmp_path / "t.wav", 6.0, 16000, 1, rng)
+    separate.main([str(song), "--run", str(tiny_run), "--out", str(tmp_path / "o"), "--offset", "1",
+                   "--duration", "2.5", "--filename-format", "{instrument}/{filename}.{codec}"])
+    assert sf.info(str(tmp_path / "o" / "vocals" / "t.wav")).frames == int(2.5 * 16000)
+    assert (tmp_path / "o" / "accompaniment" / "t.wav").exists()
+
+
+def test_m4a_through_ffmpeg(tiny_run, tmp_path, rng):
+    wav = _song(tmp_path / "a.wav", 3.0, 44100, 2, rng)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), str(tmp_path / "a.m4a")], check=True)
+    separate.main([str(tmp_path / "a.m4a"), "--run", str(tiny_run), "--out", str(tmp_path / "o")])
+    assert sf.info(str(tmp_path / "o" / "a" / "vocals.wav")).channels == 2
+
+
+def test_bad_inputs_each_get_one_line_and_the_rest_is_done(tiny_run, tmp_path, rng, capsys):
+    good = _song(tmp_path / "good.wav", 3.0, 44100, 2, rng)
+    (tmp_path / "empty.mp3").write_bytes(b"")
+    (tmp_path / "junk.mp3").write_bytes(b"not audio at all" * 64)
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        separate.main([str(tmp_path / "empty.mp3"), str(tmp_path / "junk.mp3"), str(tmp_path / "folder"),
+                       str(tmp_path / "missing.wav"), str(good), "--run", str(tiny_run), "--out", str(tmp_path / "o")])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "empty.mp3: empty file" in err and "junk.mp3: not a readable audio file" in err
+    assert "folder: is a directory" in err and "missing.wav: no such file" in err
+    assert (tmp_path / "o" / "good" / "vocals.wav").exists()
+
+
+def test_unwritable_output_and_missing_weights(tiny_run, tmp_path, rng, capsys):
+    good = _song(tmp_path / "good.wav", 3.0, 44100, 2, rng)
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the output folder should be")
+    with pytest.raises(SystemExit):
+        separate.main([str(good), "--run", str(tiny_run), "--out", str(blocker)])
+    assert "cannot write there" in capsys.readouterr().err
+    (tmp_path / "empty_run").mkdir()
+    (tmp_path / "empty_run" / "config.json").write_text("{}")
+    with pytest.raises(SystemExit, match="no best.weights.h5"):
+        separate.main([str(good), "--run", str(tmp_path / "empty_run")])
+
+
+def test_no_model_says_how_to_train_one(tmp_path, monkeypatch, rng):
+    monkeypatch.setattr(separate, "default_run", lambda: None)
+    with pytest.raises(SystemExit, match="python data_prep.py && python train.py"):
+        separate.main([str(_song(tmp_path / "x.wav", 1.0, 8000, 1, rng))])
