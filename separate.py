@@ -281,8 +281,12 @@ def output_paths(song: Path, out: Path, template: str, fmt: str) -> dict[str, Pa
 
 
 def separate_file(song: Path, song_separator: SongSeparator, out: Path, template: str, fmt: str,
-                  offset: float = 0.0, duration: float | None = None) -> dict[str, Path]:
-    """Separate one file and write both stems; returns their paths."""
+                  offset: float = 0.0, duration: float | None = None, on_progress=None) -> dict[str, Path]:
+    """Separate one file and write both stems; returns their paths.
+
+    Args:
+        on_progress: optional callback receiving the fraction done (0..1).
+    """
     from tqdm import tqdm
     source = AudioSource(song, offset, duration)
     paths = output_paths(song, out, template, fmt)
@@ -297,7 +301,12 @@ def separate_file(song: Path, song_separator: SongSeparator, out: Path, template
     try:
         with tqdm(total=source.frames / source.sr, unit="s", desc=song.name[:30], file=sys.stderr,
                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]") as bar:
-            song_separator.run(source, writers, lambda done: bar.update(done / source.sr - bar.n))
+            def progress(done: int) -> None:
+                bar.update(done / source.sr - bar.n)
+                if on_progress:
+                    on_progress(done / source.frames)
+
+            song_separator.run(source, writers, progress)
         complete = True
     finally:
         writers.close(complete)

@@ -1,0 +1,311 @@
+"""A web page for separating songs: upload, watch progress, listen, download, see spectrograms.
+
+    python app.py                         # http://127.0.0.1:8000, the default model
+    python app.py --run results/runs/frequency-minmax-mae --port 8080
+
+Served by uvicorn (an ASGI server) on 127.0.0.1 only. Uploads are limited in size and length,
+non-audio files are rejected with a message, several uploads are separated one after another
+by a single model worker while the page polls their progress, client file names never become
+paths (every file lives under a random job id), and job folders are deleted after --keep-minutes
+and when the server stops.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import audio
+
+MAX_MB = 50
+MAX_MINUTES = 12.0
+KEEP_MINUTES = 30.0
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+STEMS = ("vocals", "accompaniment")
+UPLOAD_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".aiff", ".aif", ".opus", ".webm", ".mp4"}
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Vocal separator</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+ body{font-family:system-ui,sans-serif;max-width:860px;margin:2em auto;padding:0 1em;color:#222}
+ h1{font-size:1.5em} .box{border:1px solid #ccc;border-radius:8px;padding:1em;margin:1em 0}
+ progress{width:100%;height:1.2em} #error{color:#b00020;font-weight:600} .muted{color:#666;font-size:.9em}
+ audio{width:100%} img{max-width:100%;border:1px solid #ddd} a.dl{margin-right:1.5em}
+</style></head><body>
+<h1>Vocal separator</h1>
+<p class="muted">U-Net from "Spectral Mapping of Singing Voices" &middot; model: <b>{model}</b> &middot;
+up to {max_mb} MB and {max_minutes} minutes per song (mp3, wav, flac, ogg, m4a).</p>
+<form id="form" class="box">
+ <input type="file" id="file" name="file" accept="audio/*">
+ <button type="submit" id="go">Separate</button>
+</form>
+<div id="status" class="box" hidden><div id="stage">Uploading&hellip;</div><progress id="bar" max="1" value="0"></progress></div>
+<div id="error" role="alert"></div>
+<div id="result" class="box" hidden>
+ <h2>Vocals</h2><audio id="vocals" controls></audio>
+ <h2>Accompaniment</h2><audio id="accompaniment" controls></audio>
+ <p><a class="dl" id="dl-vocals" download>Download vocals</a><a class="dl" id="dl-accompaniment" download>Download accompaniment</a></p>
+ <img id="spectrogram" alt="mixture and vocal spectrograms">
+</div>
+<script>
+const $ = id => document.getElementById(id);
+$("form").addEventListener("submit", ev => {
+  ev.preventDefault();
+  const file = $("file").files[0];
+  $("error").textContent = ""; $("result").hidden = true;
+  if (!file) { $("error").textContent = "Choose an audio file first."; return; }
+  const data = new FormData(); data.append("file", file);
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", "api/jobs");
+  $("status").hidden = false; $("stage").textContent = "Uploading…"; $("go").disabled = true;
+  xhr.upload.onprogress = e => { if (e.lengthComputable) $("bar").value = e.loaded / e.total; };
+  xhr.onload = () => {
+    let body = {}; try { body = JSON.parse(xhr.responseText); } catch (e) {}
+    if (xhr.status !== 200) { fail(body.error || ("Upload failed (" + xhr.status + ")")); return; }
+    poll(body.id);
+  };
+  xhr.onerror = () => fail("Upload failed: the server did not answer.");
+  xhr.send(data);
+});
+function fail(message) { $("error").textContent = message; $("status").hidden = true; $("go").disabled = false; }
+function poll(id) {
+  fetch("api/jobs/" + id).then(r => r.json()).then(job => {
+    if (job.status === "error") { fail(job.error); return; }
+    $("stage").textContent = job.status === "queued" ? "Waiting for the separator…" :
+      job.status === "done" ? "Done." : "Separating… " + Math.round(100 * job.progress) + "%";
+    $("bar").value = job.progress;
+    if (job.status !== "done") { setTimeout(() => poll(id), 400); return; }
+    for (const stem of ["vocals", "accompaniment"]) {
+      const url = "api/jobs/" + id + "/" + stem + ".wav";
+      $(stem).src = url; $("dl-" + stem).href = url; $("dl-" + stem).download = job.name + " - " + stem + ".wav";
+    }
+    $("spectrogram").src = "api/jobs/" + id + "/spectrogram.png";
+    $("result").hidden = false; $("go").disabled = false;
+  }).catch(() => setTimeout(() => poll(id), 1000));
+}
+</script></body></html>"""
+
+
+@dataclass
+class Job:
+    id: str
+    name: str                     # display name only; never used as a path
+    folder: Path
+    status: str = "queued"
+    progress: float = 0.0
+    error: str = ""
+    created: float = field(default_factory=time.time)
+
+
+class Service:
+    """Jobs, the model worker and the clean-up; shared by the ASGI app's routes."""
+
+    def __init__(self, run_dir: Path, work_dir: Path, max_mb: float, max_minutes: float, keep_minutes: float):
+        from separate import SongSeparator
+        from separation import Separator
+        self.separator = Separator.from_run(run_dir)
+        self.song_separator = SongSeparator(self.separator, "full")
+        self.model_name = f"{Path(run_dir).name} ({self.separator.config['name']})"
+        self.work_dir, self.max_bytes = work_dir, int(max_mb * 2 ** 20)
+        self.max_seconds, self.keep_seconds = max_minutes * 60, keep_minutes * 60
+        self.jobs: dict[str, Job] = {}
+        self.lock = threading.Lock()
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="separator")   # one model, one job at a time
+
+    def new_job(self, client_name: str) -> Job:
+        job_id = uuid.uuid4().hex
+        folder = self.work_dir / job_id
+        folder.mkdir(parents=True)
+        name = re.sub(r"[^\w .()-]+", "_", Path(client_name or "song").stem)[:80] or "song"
+        job = Job(job_id, name, folder)
+        with self.lock:
+            self.jobs[job_id] = job
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        if not JOB_ID.match(job_id):
+            return None
+        with self.lock:
+            return self.jobs.get(job_id)
+
+    def drop(self, job: Job) -> None:
+        with self.lock:
+            self.jobs.pop(job.id, None)
+        shutil.rmtree(job.folder, ignore_errors=True)
+
+    def check_upload(self, job: Job, upload: Path) -> str:
+        """An error message for an unusable upload, or ''."""
+        from separate import AudioSource
+        try:
+            source = AudioSource(upload)
+        except audio.AudioError:
+            return "That file is not audio this server can read (try mp3, wav, flac, ogg or m4a)."
+        seconds = source.frames / source.sr
+        source.close()
+        if seconds > self.max_seconds:
+            return f"The song is {seconds / 60:.1f} minutes long; the limit is {self.max_seconds / 60:g} minutes."
+        if seconds < 0.5:
+            return "The file holds less than half a second of audio."
+        return ""
+
+    def separate(self, job: Job, upload: Path) -> None:
+        """Runs on the worker thread."""
+        from separate import separate_file
+        job.status = "separating"
+        try:
+            separate_file(upload, self.song_separator, job.folder, "{instrument}.{codec}", "wav",
+                          on_progress=lambda fraction: setattr(job, "progress", min(0.99, fraction)))
+            self.spectrogram(job)
+            job.progress, job.status = 1.0, "done"
+        except Exception as exc:          # the page shows it; the server keeps going
+            job.status, job.error = "error", f"Separation failed: {exc}"
+        finally:
+            upload.unlink(missing_ok=True)
+
+    def spectrogram(self, job: Job) -> None:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import soundfile as sf
+        fig, axes = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
+        vocals, sr = sf.read(job.folder / "vocals.wav", always_2d=True)
+        accompaniment, _ = sf.read(job.folder / "accompaniment.wav", always_2d=True)
+        for ax, (title, wave) in zip(axes, (("mixture", vocals + accompaniment), ("vocals", vocals))):
+            mag = np.abs(audio.stft(audio.prepare_waveform(wave, sr)))
+            seconds = mag.shape[1] * audio.HOP / audio.SAMPLE_RATE
+            ax.imshow(20 * np.log10(mag + 1e-4), origin="lower", aspect="auto", cmap="magma", vmin=-60,
+                      extent=(0, seconds, 0, audio.SAMPLE_RATE / 2 / 1000))
+            ax.set_title(title)
+            ax.set_ylabel("kHz")
+        axes[-1].set_xlabel("seconds")
+        fig.tight_layout()
+        fig.savefig(job.folder / "spectrogram.png", dpi=70)
+        plt.close(fig)
+
+    def clean_expired(self) -> None:
+        now = time.time()
+        with self.lock:
+            expired = [j for j in self.jobs.values() if now - j.created > self.keep_seconds and j.status in ("done", "error")]
+        for job in expired:
+            self.drop(job)
+
+    def close(self) -> None:
+        self.worker.shutdown(wait=False, cancel_futures=True)
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def create_app(service: Service):
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, HTMLResponse, JSONResponse
+    from starlette.routing import Route
+
+    async def index(request: Request):
+        return HTMLResponse(PAGE.replace("{model}", service.model_name).replace("{max_mb}", f"{service.max_bytes // 2 ** 20}")
+                            .replace("{max_minutes}", f"{service.max_seconds / 60:g}"))
+
+    async def create_job(request: Request):
+        form = await request.form(max_files=1, max_fields=4, max_part_size=service.max_bytes + 1)
+        upload = form.get("file")
+        if upload is None or not hasattr(upload, "read"):
+            return JSONResponse({"error": "No file was uploaded."}, status_code=400)
+        job = service.new_job(upload.filename or "song")
+        suffix = Path(upload.filename or "").suffix.lower()
+        path = job.folder / ("upload" + (suffix if suffix in UPLOAD_SUFFIXES else ".bin"))
+        size = 0
+        with path.open("wb") as f:
+            while chunk := await upload.read(2 ** 20):
+                size += len(chunk)
+                if size > service.max_bytes:
+                    break
+                f.write(chunk)
+        await upload.close()
+        if size > service.max_bytes:
+            service.drop(job)
+            return JSONResponse({"error": f"The file is larger than {service.max_bytes // 2 ** 20} MB."}, status_code=413)
+        message = await asyncio.get_running_loop().run_in_executor(None, service.check_upload, job, path)
+        if message:
+            service.drop(job)
+            return JSONResponse({"error": message}, status_code=400)
+        service.worker.submit(service.separate, job, path)
+        return JSONResponse({"id": job.id, "name": job.name})
+
+    async def job_status(request: Request):
+        job = service.get(request.path_params["job_id"])
+        if job is None:
+            return JSONResponse({"error": "No such job (it may have expired)."}, status_code=404)
+        return JSONResponse({"id": job.id, "name": job.name, "status": job.status, "progress": job.progress,
+                             "error": job.error})
+
+    async def job_file(request: Request):
+        job = service.get(request.path_params["job_id"])
+        name = request.path_params["name"]
+        allowed = {f"{s}.wav" for s in STEMS} | {"spectrogram.png"}
+        if job is None or job.status != "done" or name not in allowed:
+            return JSONResponse({"error": "Not found."}, status_code=404)
+        media = "image/png" if name.endswith(".png") else "audio/wav"
+        return FileResponse(job.folder / name, media_type=media)
+
+    async def cleaner():
+        while True:
+            await asyncio.sleep(60)
+            service.clean_expired()
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app):
+        task = asyncio.create_task(cleaner())
+        yield
+        task.cancel()
+        service.close()
+
+    return Starlette(routes=[Route("/", index), Route("/api/jobs", create_job, methods=["POST"]),
+                             Route("/api/jobs/{job_id}", job_status),
+                             Route("/api/jobs/{job_id}/{name}", job_file)], lifespan=lifespan)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description="Serve the vocal separator web page on 127.0.0.1.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--run", type=Path, default=None, help="run directory (default: pretrained/ or the newest run)")
+    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1")
+    p.add_argument("--max-mb", type=float, default=MAX_MB, help="upload size limit")
+    p.add_argument("--max-minutes", type=float, default=MAX_MINUTES, help="song length limit")
+    p.add_argument("--keep-minutes", type=float, default=KEEP_MINUTES, help="delete results after this long")
+    args = p.parse_args(argv)
+    import uvicorn
+    from separate import default_run
+    run_dir = args.run or default_run()
+    if run_dir is None:
+        raise SystemExit("app: no trained model found; train one: python data_prep.py && python train.py "
+                         "--base-filters 16 --epochs 5")
+    work_dir = Path(tempfile.mkdtemp(prefix="vocal-separator-"))
+    try:
+        service = Service(run_dir, work_dir, args.max_mb, args.max_minutes, args.keep_minutes)
+    except FileNotFoundError as exc:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        raise SystemExit(f"app: {exc}")
+    print(f"app: model {service.model_name}; open http://127.0.0.1:{args.port}/ (work files in {work_dir})",
+          file=sys.stderr, flush=True)
+    try:
+        uvicorn.run(create_app(service), host="127.0.0.1", port=args.port, log_level="warning")
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

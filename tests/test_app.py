@@ -1,0 +1,140 @@
+"""End to end in a real headless browser: Debian's chromium driven by Playwright."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import train
+from conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium browser installed")
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_cache, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("app_runs") / "run"
+    train.main(["--data", str(tiny_cache), "--run-dir", str(run_dir), "--base-filters", "2", "--batch-size", "4",
+                "--epochs", "1", "--steps-per-epoch", "1", "--verbose", "0"])
+    port = _free_port()
+    log = tmp_path_factory.mktemp("app_log") / "server.log"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--run", str(run_dir), "--port", str(port),
+                             "--max-mb", "1", "--max-minutes", "0.25"], stderr=log.open("w"), cwd=ROOT)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(log.read_text())
+            time.sleep(0.5)
+    work_dir = Path(re.search(r"work files in (\S+)\)", log.read_text()).group(1))
+    yield {"url": f"http://127.0.0.1:{port}/", "proc": proc, "work_dir": work_dir, "log": log}
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+        yield b
+        b.close()
+
+
+def _song(path: Path, seconds=4.0, sr=44100) -> Path:
+    t = np.arange(int(seconds * sr)) / sr
+    x = 0.2 * np.sin(2 * np.pi * 440 * t)[:, None] * np.ones((1, 2))
+    sf.write(path, x.astype(np.float32), sr)
+    return path
+
+
+def _upload_and_wait(page, url, files):
+    page.goto(url)
+    page.set_input_files("#file", files)
+    page.click("#go")
+
+
+def test_upload_separate_listen_and_download(server, browser, tmp_path):
+    page = browser.new_page()
+    _upload_and_wait(page, server["url"], str(_song(tmp_path / "my song.wav")))
+    page.wait_for_selector("#result", state="visible", timeout=120_000)
+    assert page.locator("#stage").inner_text() == "Done."
+    assert page.eval_on_selector("#spectrogram", "img => img.complete && img.naturalWidth > 0")
+    for stem in ("vocals", "accompaniment"):
+        with page.expect_download() as info:
+            page.click(f"#dl-{stem}")
+        saved = tmp_path / f"{stem}.wav"
+        info.value.save_as(saved)
+        assert info.value.suggested_filename == f"my song - {stem}.wav"
+        data, sr = sf.read(saved, always_2d=True)
+        assert sr == 44100 and data.shape == (int(4.0 * 44100), 2)
+    page.close()
+
+
+def test_non_audio_too_big_and_too_long_are_rejected(server, browser, tmp_path):
+    page = browser.new_page()
+    (tmp_path / "notes.mp3").write_text("this is not a song\n" * 100)
+    _upload_and_wait(page, server["url"], str(tmp_path / "notes.mp3"))
+    page.wait_for_function("document.getElementById('error').textContent.length > 0", timeout=30_000)
+    assert "not audio" in page.locator("#error").inner_text()
+    big = tmp_path / "big.wav"
+    sf.write(big, np.zeros((400_000, 2), np.float32), 44100)          # 3.2 MB > 1 MB
+    _upload_and_wait(page, server["url"], str(big))
+    page.wait_for_function("document.getElementById('error').textContent.includes('larger')", timeout=30_000)
+    long = _song(tmp_path / "long.flac", seconds=20, sr=8000)            # 20 s > 0.25 min
+    _upload_and_wait(page, server["url"], str(long))
+    page.wait_for_function("document.getElementById('error').textContent.includes('limit')", timeout=30_000)
+    page.close()
+
+
+def test_concurrent_uploads_and_hostile_names(server, browser, tmp_path):
+    song = _song(tmp_path / "a.wav", seconds=3.0).read_bytes()
+    pages = [browser.new_page() for _ in range(2)]
+    names = ["../../../../tmp/escape.wav", "second.wav"]
+    for page, name in zip(pages, names):
+        _upload_and_wait(page, server["url"], {"name": name, "mimeType": "audio/wav", "buffer": song})
+    for page in pages:
+        page.wait_for_selector("#result", state="visible", timeout=120_000)
+    assert pages[0].get_attribute("#dl-vocals", "download") == "escape - vocals.wav"
+    assert not Path("/tmp/escape.wav").exists()
+    jobs = [p for p in server["work_dir"].iterdir()]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", p.name) for p in jobs)
+    assert all(not (p / "upload.wav").exists() for p in jobs)                # uploads are deleted
+    for page in pages:
+        page.close()
+
+
+def test_unknown_job_and_traversal_urls(server, browser):
+    page = browser.new_page()
+    for url in ("api/jobs/0123", "api/jobs/" + "a" * 32 + "/vocals.wav", "api/jobs/" + "a" * 32 + "/..%2F..%2Fetc%2Fpasswd"):
+        response = page.goto(server["url"] + url)
+        assert response.status == 404
+    page.close()
+
+
+def test_shutdown_removes_temporary_files(server):
+    proc = server["proc"]
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    assert not server["work_dir"].exists()
