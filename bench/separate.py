@@ -1,0 +1,93 @@
+"""separate.py speed and memory: a 3-minute stereo 44.1 kHz song, and a 60-minute file.
+
+    python bench/separate.py                                     # CPU-size (base 16) and paper (base 64) models
+    python bench/separate.py --run results/runs/frequency-minmax-mae-cpu16 --skip paper
+
+Wall time covers the whole command (start-up, model load, decode, separation, written files);
+the real-time factor is audio seconds / wall seconds. Speed does not depend on the weights, so a
+model without a trained run is benchmarked with random weights. Targets with the CPU-size model:
+at least 30x real time, and peak RSS under 2 GB for the 60-minute file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+RSS_WRAPPER = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)")
+
+
+def random_run(folder: Path, base: int) -> Path:
+    """A run directory holding an untrained model of the given width (for timing only)."""
+    import model as model_lib
+    folder.mkdir(parents=True, exist_ok=True)
+    net = model_lib.build_unet(base, "paper", "direct")
+    net.save_weights(folder / "best.weights.h5")
+    args = {"base_filters": base, "arch": "paper", "target": "direct", "norm": "frequency", "scaler": "minmax"}
+    (folder / "config.json").write_text(json.dumps({"name": f"random-base{base}", "status": "complete", "args": args}))
+    return folder
+
+
+def make_song(path: Path, seconds: float) -> Path:
+    """A stereo 44.1 kHz song: demo songs of 20 s written back to back (streamed, low memory)."""
+    import soundfile as sf
+    import demo_data
+    with sf.SoundFile(str(path), "w", samplerate=demo_data.DEMO_SR, channels=2, subtype="PCM_16") as f:
+        piece = demo_data.synth_song(7, 20.0)["mixture"]
+        written, n = 0, int(seconds * demo_data.DEMO_SR)
+        while written < n:
+            block = piece[:n - written]
+            f.write(block)
+            written += len(block)
+    return path
+
+
+def run_separate(song: Path, run_dir: Path, out: Path, extra: list[str]) -> tuple[float, int, str]:
+    started = time.time()
+    proc = subprocess.run([sys.executable, "-c", RSS_WRAPPER, sys.executable, str(ROOT / "separate.py"), str(song),
+                           "--run", str(run_dir), "--out", str(out), *extra], capture_output=True, text=True, cwd=ROOT)
+    wall = time.time() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"separate.py failed:\n{proc.stderr[-3000:]}")
+    summary = [line for line in proc.stdout.splitlines() if "real time" in line]
+    return wall, int(proc.stdout.strip().splitlines()[-1]) // 1024, summary[-1] if summary else ""
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", type=Path, default=None, help="CPU-size run to time (default: random base-16 model)")
+    p.add_argument("--minutes", type=float, default=3.0, help="length of the timed song")
+    p.add_argument("--long-minutes", type=float, default=60.0, help="length of the memory-test file")
+    p.add_argument("--skip", nargs="*", default=[], choices=["paper", "long"], help="parts to skip")
+    p.add_argument("--band", default="full", choices=["full", "paper"], help="separate.py --band")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        song = make_song(tmp / "song.wav", args.minutes * 60)
+        models = [("CPU-size", args.run or random_run(tmp / "base16", 16))]
+        if "paper" not in args.skip:
+            models.append(("paper 64-filter", random_run(tmp / "base64", 64)))
+        print(f"separate.py on a {args.minutes:g}-minute stereo 44.1 kHz song, --band {args.band}, "
+              f"{os.cpu_count()} CPU cores:")
+        for label, run_dir in models:
+            wall, rss, summary = run_separate(song, run_dir, tmp / "out", ["--band", args.band])
+            print(f"  {label:16s} ({Path(run_dir).name}): {wall:6.1f} s wall = {args.minutes * 60 / wall:5.1f}x real "
+                  f"time (whole command), peak RSS {rss} MB  | {summary}", flush=True)
+        if "long" not in args.skip:
+            long_song = make_song(tmp / "long.wav", args.long_minutes * 60)
+            wall, rss, summary = run_separate(long_song, models[0][1], tmp / "out", ["--band", args.band])
+            print(f"  {args.long_minutes:g}-minute file, {models[0][0]}: peak RSS {rss} MB (target < 2048), "
+                  f"{wall:.0f} s wall = {args.long_minutes * 60 / wall:.1f}x real time", flush=True)
+
+
+if __name__ == "__main__":
+    main()
