@@ -365,8 +365,8 @@ def write_tables(groups: list[dict], out: Path, command: str) -> list[Path]:
                                                                       r["loss"].upper()]) + r" \\")
             for (kind, _), scores in sorted(base.items()):
                 h = headline(scores)
-                label = {"mixture": "mixture as estimate", "irm1": "oracle IRM1 (|V|/(|V|+|A|))",
-                         "irm2": "oracle IRM2 (power)"}[kind]
+                label = {"mixture": "mixture as estimate", "irm1": "oracle IRM1 (magnitude ratio)",
+                         "irm2": "oracle IRM2 (power ratio)"}[kind]
                 cells = [fmt(h[m]) for m in METRICS] + ["", "", "", f"*baseline: {label}*", ""]
                 if extra:
                     cells.append(fmt(h.get("SI-SDR")))

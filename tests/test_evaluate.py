@@ -120,7 +120,7 @@ def test_evaluate_all_writes_tables_and_figures(tiny_cache, tmp_path):
     table = (out / "results_table.md").read_text()
     assert "museval protocol" in table and "paper protocol" in table
     assert "frequency | Min/Max | MAE" in table and "| 7.1 | 25.2 | 7.2 |" in table
-    assert "oracle IRM2" in table and "mixture as estimate" in table
+    assert "oracle IRM2 (power ratio)" in table and "|V|" not in table and "mixture as estimate" in table
     assert "python evaluate.py --all" in table
     for name in ("results_table.csv", "results_table.tex", "normalization.png", "training_curves.png"):
         assert (out / name).exists(), name
