@@ -59,13 +59,7 @@ def read_audio(path: str | Path, offset: float = 0.0,
         offset: seconds to skip at the start.
         duration: seconds to read (None = to the end).
     """
-    path = Path(path)
-    if path.is_dir():
-        raise AudioError(f"{path}: is a directory, expected an audio file")
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: empty file")
+    path = check_file(path)
     import soundfile as sf
     try:
         with sf.SoundFile(str(path)) as f:
@@ -82,16 +76,31 @@ def read_audio(path: str | Path, offset: float = 0.0,
     return audio, sr
 
 
-def _read_with_ffmpeg(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+def check_file(path: str | Path) -> Path:
+    """The path, if it names a non-empty file; else a one-line AudioError."""
+    path = Path(path)
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, expected an audio file")
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file")
+    return path
+
+
+def probe(path: Path) -> tuple[int, int]:
+    """(sample rate, channels) of a file's first audio stream, by ffprobe."""
     require_ffmpeg()
-    probe = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
-         "stream=sample_rate,channels", "-of", "csv=p=0", str(path)],
-        capture_output=True, text=True)
-    fields = probe.stdout.strip().split("\n")[0].split(",") if probe.returncode == 0 else []
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+                          "stream=sample_rate,channels", "-of", "csv=p=0", str(path)], capture_output=True, text=True)
+    fields = out.stdout.strip().split("\n")[0].split(",") if out.returncode == 0 else []
     if len(fields) < 2 or not all(x.strip().isdigit() for x in fields[:2]):
         raise AudioError(f"{path}: not a readable audio file (ffprobe found no audio stream)")
-    sr, channels = int(fields[0]), int(fields[1])
+    return int(fields[0]), int(fields[1])
+
+
+def _read_with_ffmpeg(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+    sr, channels = probe(path)
     cmd = ["ffmpeg", "-v", "error", "-nostdin", "-ss", str(offset), "-i", str(path)]
     if duration is not None:
         cmd += ["-t", str(duration)]

@@ -55,13 +55,7 @@ class AudioSource:
 
     def __init__(self, path: Path, offset: float = 0.0, duration: float | None = None):
         import soundfile as sf
-        self.path, self._tmp = Path(path), None
-        if self.path.is_dir():
-            raise audio.AudioError(f"{path}: is a directory, expected an audio file")
-        if not self.path.exists():
-            raise audio.AudioError(f"{path}: no such file")
-        if self.path.stat().st_size == 0:
-            raise audio.AudioError(f"{path}: empty file")
+        self.path, self._tmp = audio.check_file(path), None
         try:
             self._sf = sf.SoundFile(str(self.path))
             self.sr, self.channels, total = self._sf.samplerate, self._sf.channels, self._sf.frames
@@ -77,14 +71,7 @@ class AudioSource:
 
     def _decode_with_ffmpeg(self) -> None:
         import subprocess
-        audio.require_ffmpeg()
-        probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
-                                "stream=sample_rate,channels", "-of", "csv=p=0", str(self.path)],
-                               capture_output=True, text=True)
-        fields = probe.stdout.strip().split("\n")[0].split(",") if probe.returncode == 0 else []
-        if len(fields) < 2 or not all(x.strip().isdigit() for x in fields[:2]):
-            raise audio.AudioError(f"{self.path}: not a readable audio file")
-        self.sr, self.channels = int(fields[0]), int(fields[1])
+        self.sr, self.channels = audio.probe(self.path)
         self._tmp = tempfile.NamedTemporaryFile(suffix=".f32", delete=False)
         self._tmp.close()
         out = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(self.path), "-map", "0:a:0",

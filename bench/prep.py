@@ -20,10 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 DEFAULT_MUSDB = ROOT.parent / "shared" / "data" / "musdb18-7"
 
-RSS_WRAPPER = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
-               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)")
 
 
 def decode_floor(files: list[Path], jobs: int) -> float:
@@ -42,13 +41,10 @@ def decode_floor(files: list[Path], jobs: int) -> float:
 
 def run_prep(args: list[str]) -> tuple[float, int, str]:
     """Run data_prep.py in a fresh process: (wall seconds, peak RSS in MB, summary line)."""
-    started = time.time()
-    out = subprocess.run([sys.executable, "-c", RSS_WRAPPER, sys.executable, str(ROOT / "data_prep.py"), *args],
-                         capture_output=True, text=True, cwd=ROOT)
-    if out.returncode != 0:
-        raise SystemExit(f"data_prep failed:\n{out.stderr[-2000:]}")
-    summary = [line for line in out.stdout.splitlines() if "songs (" in line]
-    return time.time() - started, int(out.stdout.strip().splitlines()[-1]) // 1024, summary[-1] if summary else ""
+    from common import run_script
+    wall, rss, stdout = run_script("data_prep.py", args)
+    summary = [line for line in stdout.splitlines() if "songs (" in line]
+    return wall, rss, summary[-1] if summary else ""
 
 
 def bench_throughput(musdb_root: Path, jobs: int) -> None:
@@ -58,7 +54,6 @@ def bench_throughput(musdb_root: Path, jobs: int) -> None:
         return
     import audio
     audio.require_ffmpeg()
-    import soundfile  # noqa: F401  (warm the page cache and imports before timing)
     decode_floor(files[:2], jobs)
     floor = decode_floor(files, jobs)
     with tempfile.TemporaryDirectory() as tmp:

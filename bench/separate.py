@@ -13,17 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-RSS_WRAPPER = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
-               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)")
 
 
 def random_run(folder: Path, base: int) -> Path:
@@ -52,14 +49,10 @@ def make_song(path: Path, seconds: float) -> Path:
 
 
 def run_separate(song: Path, run_dir: Path, out: Path, extra: list[str]) -> tuple[float, int, str]:
-    started = time.time()
-    proc = subprocess.run([sys.executable, "-c", RSS_WRAPPER, sys.executable, str(ROOT / "separate.py"), str(song),
-                           "--run", str(run_dir), "--out", str(out), *extra], capture_output=True, text=True, cwd=ROOT)
-    wall = time.time() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"separate.py failed:\n{proc.stderr[-3000:]}")
-    summary = [line for line in proc.stdout.splitlines() if "real time" in line]
-    return wall, int(proc.stdout.strip().splitlines()[-1]) // 1024, summary[-1] if summary else ""
+    from common import run_script
+    wall, rss, stdout = run_script("separate.py", [str(song), "--run", str(run_dir), "--out", str(out), *extra])
+    summary = [line for line in stdout.splitlines() if "real time" in line]
+    return wall, rss, summary[-1] if summary else ""
 
 
 def main() -> None:

@@ -1,5 +1,4 @@
 """End to end in a real headless browser: Debian's chromium driven by Playwright."""
-import os
 import re
 import shutil
 import signal

@@ -1,0 +1,24 @@
+"""Helpers shared by the benchmarks."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# Runs a command and prints the peak RSS (kB) of the largest process in its tree.
+_RSS_WRAPPER = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
+                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)")
+
+
+def run_script(script: str, args: list[str]) -> tuple[float, int, str]:
+    """Run ROOT/script in a fresh Python: (wall seconds, peak RSS in MB, its stdout without the RSS line)."""
+    started = time.time()
+    out = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, sys.executable, str(ROOT / script), *args],
+                         capture_output=True, text=True, cwd=ROOT)
+    wall = time.time() - started
+    if out.returncode != 0:
+        raise SystemExit(f"{script} failed:\n{out.stderr[-3000:]}")
+    lines = out.stdout.strip().splitlines()
+    return wall, int(lines[-1]) // 1024, "\n".join(lines[:-1])
