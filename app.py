@@ -117,7 +117,8 @@ class Service:
         from separation import Separator
         self.separator = Separator.from_run(run_dir)
         self.song_separator = SongSeparator(self.separator, "full")
-        self.model_name = f"{Path(run_dir).name} ({self.separator.config['name']})"
+        name = self.separator.config["name"]
+        self.model_name = name if name == Path(run_dir).name else f"{Path(run_dir).name} ({name})"
         self.work_dir, self.max_bytes = work_dir, int(max_mb * 2 ** 20)
         self.max_seconds, self.keep_seconds = max_minutes * 60, keep_minutes * 60
         self.jobs: dict[str, Job] = {}

@@ -331,7 +331,7 @@ def main(argv=None) -> None:
         separator = Separator.from_run(run_dir, batch_size=args.batch_size)
     except FileNotFoundError as exc:
         raise SystemExit(f"separate: {exc}")
-    print(f"separate: model {run_dir} ({separator.config['name']})", file=sys.stderr)
+    print(f"separate: model {run_dir}", file=sys.stderr)
     song_separator = SongSeparator(separator, args.band, args.chunk_windows, 1, args.mask_extension)
     started, done, failed, seconds = time.time(), 0, 0, 0.0
     for song in args.songs:
