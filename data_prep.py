@@ -367,19 +367,24 @@ def cache_is_current(path: Path, params: dict) -> bool:
         return False
 
 
-def parallel_map(fn, items: list, jobs: int):
-    """Ordered map over a thread pool with a bounded number of results in flight (flat RSS).
+def parallel_map(fn, items, jobs: int, processes: bool = False):
+    """Ordered map with at most 2 x jobs results in flight, so memory stays flat.
 
-    Threads, not processes: decoding runs in ffmpeg subprocesses and the numeric work
-    (libsndfile, soxr, FFT, HDF5) releases the GIL, while a process pool spent more time
-    pickling 4 MB of windows per song back to the writer than it saved (measured: 9.8 s vs
-    6.9 s for the 119 musdb18-7 songs on 2 cores).
+    Threads by default: decoding runs in ffmpeg subprocesses and the numeric work (libsndfile,
+    soxr, FFT, HDF5) releases the GIL, while a process pool spent more time pickling 4 MB of
+    windows per song back to the writer than it saved (measured: 9.8 s vs 6.9 s for the 119
+    musdb18-7 songs on 2 cores). processes=True (spawned) is for GIL-bound work such as BSSEval.
     """
     if jobs <= 1:
         yield from map(fn, items)
         return
-    from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(jobs) as pool:
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+    if processes:
+        import multiprocessing as mp
+        executor = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"))
+    else:
+        executor = ThreadPoolExecutor(jobs)
+    with executor as pool:
         pending = collections.deque()
         for item in items:
             pending.append(pool.submit(fn, item))

@@ -27,7 +27,6 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -106,15 +105,23 @@ def _nan_to_none(x) -> float | None:
     return None if np.isnan(x) else x
 
 
-def paper_groups(est_mag: np.ndarray, ref_mag: np.ndarray, phase: np.ndarray, valid_frames: np.ndarray):
+def paper_groups(est_mag, ref_mag, phase, valid_frames: np.ndarray):
     """The released code's segments: full windows only (it dropped each song's partial last one),
-    5 consecutive windows per group (groups may straddle songs; the remainder is dropped)."""
+    5 consecutive windows per group (groups may straddle songs; the remainder is dropped).
+
+    est_mag, ref_mag, phase: arrays, or callables window index -> (N_BINS, WINDOW_FRAMES, 1), so
+    a test set is streamed from its cache instead of loaded whole.
+    """
+    get = [x if callable(x) else x.__getitem__ for x in (est_mag, ref_mag, phase)]
     full = np.flatnonzero(valid_frames == audio.WINDOW_FRAMES)
     n_groups = len(full) // GROUP_WINDOWS
     for g in range(n_groups):
-        idx = full[g * GROUP_WINDOWS:(g + 1) * GROUP_WINDOWS]
-        yield (np.stack([audio.reconstruct(est_mag[i, ..., 0], phase[i, ..., 0], audio.WINDOW_SAMPLES) for i in idx]),
-               np.stack([audio.reconstruct(ref_mag[i, ..., 0], phase[i, ..., 0], audio.WINDOW_SAMPLES) for i in idx]))
+        segments = []
+        for i in full[g * GROUP_WINDOWS:(g + 1) * GROUP_WINDOWS]:
+            est, ref, ph = (f(i)[..., 0] for f in get)
+            segments.append((audio.reconstruct(est, ph, audio.WINDOW_SAMPLES),
+                             audio.reconstruct(ref, ph, audio.WINDOW_SAMPLES)))
+        yield np.stack([e for e, _ in segments]), np.stack([r for _, r in segments])
 
 
 def paper_group_score(pair: tuple[np.ndarray, np.ndarray]) -> dict:
@@ -191,36 +198,30 @@ def _museval_task(task):
 
 def score(store, vocal_mag: np.ndarray, vocal_waves: list[np.ndarray], protocol: str, jobs: int,
           label: str = "") -> dict:
-    """Score estimates of every song of `store` under `protocol`."""
+    """Score estimates of every song of `store` under `protocol` (BSSEval in `jobs` processes)."""
     from tqdm import tqdm
-    import multiprocessing as mp
-    pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) if jobs > 1 else None
-    run = pool.map if pool else map
-    try:
-        if protocol == "museval":
-            tasks = []
+    from data_prep import parallel_map
+    if protocol == "museval":
+        def tasks():
             for song in range(store.n_songs):
                 mix = store.read_wave("mix_wave", song)
-                tasks.append((store.read_wave("vocal_wave", song), store.read_wave("accomp_wave", song),
-                              vocal_waves[song], mix - vocal_waves[song]))
-            per_song = list(tqdm(run(_museval_task, tasks), total=len(tasks), desc=f"museval {label}"[:24],
-                                 unit="song", file=sys.stderr, leave=False))
-            songs = [{"name": store.songs["name"][i], **s} for i, s in enumerate(per_song)]
-            return {"protocol": "museval", "songs": songs, "aggregate": aggregate_museval(songs)}
-        ref_mag = np.concatenate([store.read_song("vocal_mag", s) for s in range(store.n_songs)])
-        phase = np.concatenate([store.read_song("mix_phase", s) for s in range(store.n_songs)])
-        groups = list(paper_groups(vocal_mag, ref_mag, phase, store.valid_frames))
-        results = list(tqdm(run(paper_group_score, groups), total=len(groups), desc=f"paper {label}"[:24],
-                            unit="group", file=sys.stderr, leave=False))
-        kept = [r for r in results if "dropped" not in r]
-        aggregate = {m: (float(np.mean([x for r in kept for x in r[m]])) if kept else None) for m in METRICS}
-        aggregate.update({"groups": len(results), "groups_scored": len(kept),
-                          "groups_dropped": len(results) - len(kept),
-                          "dropped_reasons": sorted({r["dropped"] for r in results if "dropped" in r})})
-        return {"protocol": "paper", "groups": results, "aggregate": aggregate}
-    finally:
-        if pool:
-            pool.shutdown()
+                yield (store.read_wave("vocal_wave", song), store.read_wave("accomp_wave", song),
+                       vocal_waves[song], mix - vocal_waves[song])
+        per_song = list(tqdm(parallel_map(_museval_task, tasks(), jobs, processes=True), total=store.n_songs,
+                             desc=f"museval {label}"[:24], unit="song", file=sys.stderr, leave=False))
+        songs = [{"name": store.songs["name"][i], **s} for i, s in enumerate(per_song)]
+        return {"protocol": "museval", "songs": songs, "aggregate": aggregate_museval(songs)}
+    groups = paper_groups(vocal_mag, lambda i: store.read("vocal_mag", i), lambda i: store.read("mix_phase", i),
+                          store.valid_frames)
+    n_groups = int(np.sum(store.valid_frames == audio.WINDOW_FRAMES)) // GROUP_WINDOWS
+    results = list(tqdm(parallel_map(paper_group_score, groups, jobs, processes=True), total=n_groups,
+                        desc=f"paper {label}"[:24], unit="group", file=sys.stderr, leave=False))
+    kept = [r for r in results if "dropped" not in r]
+    aggregate = {m: (float(np.mean([x for r in kept for x in r[m]])) if kept else None) for m in METRICS}
+    aggregate.update({"groups": len(results), "groups_scored": len(kept),
+                      "groups_dropped": len(results) - len(kept),
+                      "dropped_reasons": sorted({r["dropped"] for r in results if "dropped" in r})})
+    return {"protocol": "paper", "groups": results, "aggregate": aggregate}
 
 
 def aggregate_museval(songs: list[dict]) -> dict:

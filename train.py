@@ -215,7 +215,7 @@ def train_one(args, strategy=None) -> dict:
         print(f"train: {run_dir} is complete; skipped (--force retrains it)")
         return json.loads((run_dir / "config.json").read_text())
     resume_file = run_dir / "resume.keras"
-    if run_dir.exists() and not args.resume and not args.force and (run_dir / "config.json").exists():
+    if resume_file.exists() and not args.resume and not args.force:
         raise SystemExit(f"train: {run_dir} holds an unfinished run: --resume continues it, --force restarts it")
     if args.resume and not resume_file.exists():
         print(f"train: nothing to resume in {run_dir}; starting from scratch", file=sys.stderr)
