@@ -30,7 +30,7 @@ import audio
 
 ROOT = Path(__file__).resolve().parent
 FORMATS = {"wav": ("WAV", "FLOAT"), "flac": ("FLAC", "PCM_24"), "ogg": ("OGG", "VORBIS"), "mp3": ("MP3", "MPEG_LAYER_III")}
-EXTENSIONS = ("none", "zeros", "average")
+EXTENSIONS = ("average", "zeros", "top")
 WINDOW_SECONDS = audio.WINDOW_SAMPLES / audio.SAMPLE_RATE
 
 
@@ -135,7 +135,7 @@ def interpolate_mask(mask: np.ndarray, sr: int, n_bins: int, n_frames: int, hop:
         out[~inside] = 0.0
     elif extension == "average":
         out[~inside] = in_time[audio.N_BINS // 2:].mean(axis=0)[None, :]
-    else:                       # "none": keep everything above the model's band in both stems' sum
+    else:                       # "top": each frame's mask at 5.5 kHz carried upward
         out[~inside] = in_time[-1][None, :]
     return out
 
@@ -317,7 +317,8 @@ def main(argv=None) -> None:
     p.add_argument("--band", choices=("full", "paper"), default="full",
                    help="full: input rate and channels, model mask on each channel's STFT; paper: 11025 Hz mono")
     p.add_argument("--mask-extension", choices=EXTENSIONS, default="average",
-                   help="mask above 5.5 kHz for --band full: average = each frame's mean over 2.75-5.5 kHz")
+                   help="mask above 5.5 kHz for --band full: average = each frame's mean over 2.75-5.5 kHz, "
+                        "zeros = no vocals up there, top = each frame's mask at 5.5 kHz carried upward")
     p.add_argument("--chunk-windows", type=int, default=20, help="model windows (2.97 s each) per chunk")
     p.add_argument("--batch-size", type=int, default=8, help="model windows per forward pass")
     args = p.parse_args(argv)
