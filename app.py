@@ -146,15 +146,12 @@ class Service:
             self.jobs.pop(job.id, None)
         shutil.rmtree(job.folder, ignore_errors=True)
 
-    def check_upload(self, job: Job, upload: Path) -> str:
-        """An error message for an unusable upload, or ''."""
-        from separate import AudioSource
+    def check_upload(self, upload: Path) -> str:
+        """An error message for an unusable upload, or ''. Reads the length without decoding."""
         try:
-            source = AudioSource(upload)
+            seconds = audio.duration(upload)
         except audio.AudioError:
             return "That file is not audio this server can read (try mp3, wav, flac, ogg or m4a)."
-        seconds = source.frames / source.sr
-        source.close()
         if seconds > self.max_seconds:
             return f"The song is {seconds / 60:.1f} minutes long; the limit is {self.max_seconds / 60:g} minutes."
         if seconds < 0.5:
@@ -236,7 +233,7 @@ def create_app(service: Service):
         if size > service.max_bytes:
             service.drop(job)
             return JSONResponse({"error": f"The file is larger than {service.max_bytes // 2 ** 20} MB."}, status_code=413)
-        message = await asyncio.get_running_loop().run_in_executor(None, service.check_upload, job, path)
+        message = await asyncio.get_running_loop().run_in_executor(None, service.check_upload, path)
         if message:
             service.drop(job)
             return JSONResponse({"error": message}, status_code=400)

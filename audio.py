@@ -99,6 +99,23 @@ def probe(path: Path) -> tuple[int, int]:
     return int(fields[0]), int(fields[1])
 
 
+def duration(path: str | Path) -> float:
+    """Seconds of audio from the file's header (libsndfile) or ffprobe; nothing is decoded."""
+    path = check_file(path)
+    import soundfile as sf
+    try:
+        return float(sf.info(str(path)).duration)
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        pass
+    require_ffmpeg()
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=duration",
+                          "-of", "csv=p=0", str(path)], capture_output=True, text=True)
+    try:
+        return float(out.stdout.strip().splitlines()[0].strip(","))
+    except (IndexError, ValueError):
+        raise AudioError(f"{path}: not a readable audio file (ffprobe found no audio stream)") from None
+
+
 def _read_with_ffmpeg(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
     sr, channels = probe(path)
     cmd = ["ffmpeg", "-v", "error", "-nostdin", "-ss", str(offset), "-i", str(path)]

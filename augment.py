@@ -149,12 +149,6 @@ def make_example(store, recipe) -> tuple[np.ndarray, np.ndarray]:
     return mix, vocal
 
 
-def examples(store, recipes: np.ndarray):
-    """Generator of (mix_mag, vocal_mag) pairs, streamed from the cache."""
-    for recipe in recipes:
-        yield make_example(store, recipe)
-
-
 def make_batch(store, recipes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mix_mag, vocal_mag) batches (len(recipes), N_BINS, WINDOW_FRAMES, 1) for a list of recipes."""
     shape = (len(recipes), audio.N_BINS, audio.WINDOW_FRAMES, 1)

@@ -96,10 +96,6 @@ class WindowStore:
             self._files = [h5py.File(p, "r") for p in self.paths]
         return self._files
 
-    def _file(self, index: int):
-        k = int(np.searchsorted(self.offsets, index, side="right") - 1)
-        return self._open()[k], index - self.offsets[k]
-
     def _dataset(self, name: str, index: int):
         """(h5py dataset, local index); handles are cached: looking one up costs 10x a window read."""
         k = int(np.searchsorted(self.offsets, index, side="right") - 1)
@@ -114,9 +110,8 @@ class WindowStore:
 
     def read_song(self, name: str, song: int) -> np.ndarray:
         """All windows of a song as one contiguous read: (n, N_BINS, WINDOW_FRAMES, 1)."""
-        first, n = self.songs["first_window"][song], self.songs["n_windows"][song]
-        f, local = self._file(first)
-        return f[name][local:local + n]
+        dataset, local = self._dataset(name, self.songs["first_window"][song])
+        return dataset[local:local + self.songs["n_windows"][song]]
 
     def read_wave(self, name: str, song: int) -> np.ndarray:
         """A song's 11025 Hz mono waveform: name in mix_wave, vocal_wave, accomp_wave."""

@@ -255,8 +255,8 @@ def test_store(test_data: list[str]):
     return WindowStore(resolve_caches(test_data, "test"))
 
 
-def evaluate_run(run_dir: Path, test_data: list[str] | None, protocols: list[str], jobs: int) -> dict:
-    """Score one run; writes run_dir/scores_<protocol>.json. Returns {protocol: scores}."""
+def evaluate_run(run_dir: Path, test_data: list[str] | None, protocols: list[str], jobs: int):
+    """Score one run; writes run_dir/scores_<protocol>.json. Returns ({protocol: scores}, test store)."""
     from separation import Separator
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
@@ -273,12 +273,11 @@ def evaluate_run(run_dir: Path, test_data: list[str] | None, protocols: list[str
                        "evaluated": time.strftime("%Y-%m-%d %H:%M:%S")})
         (run_dir / f"scores_{protocol}.json").write_text(json.dumps(scores, indent=1))
         out[protocol] = scores
-    return out
+    return out, store
 
 
-def evaluate_baselines(test_data: list[str], protocols: list[str], jobs: int, out_root: Path) -> dict:
-    """Mixture and oracle IRM scores on a test set, cached under out_root/<fingerprint>/."""
-    store = test_store(test_data)
+def evaluate_baselines(store, protocols: list[str], jobs: int, out_root: Path) -> dict:
+    """Mixture and oracle IRM scores on a test store, cached under out_root/<fingerprint>/."""
     folder = out_root / store.fingerprint().replace("+", "_")
     out = {}
     for kind in BASELINES:
@@ -441,45 +440,7 @@ def plot_normalization(path: Path) -> Path:
     return path
 
 
-def plot_all_curves(run_dirs: list[Path], path: Path) -> Path | None:
-    """Validation (solid) and training (dashed) loss of every run on one plot."""
-    import csv
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(9, 5))
-    plotted = 0
-    for run_dir in run_dirs:
-        history = run_dir / "history.csv"
-        if not history.exists():
-            continue
-        rows = list(csv.DictReader(history.open()))
-        if not rows:
-            continue
-        epochs = [int(r["epoch"]) + 1 for r in rows]
-        line, = ax.plot(epochs, [float(r["val_loss"]) for r in rows], marker="o", label=run_dir.name)
-        ax.plot(epochs, [float(r["loss"]) for r in rows], ls="--", color=line.get_color(), alpha=0.5)
-        plotted += 1
-    if not plotted:
-        plt.close(fig)
-        return None
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (validation solid, training dashed)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
-
-
 # ---------------------------------------------------------------- CLI
-def complete_runs(runs_root: Path) -> list[Path]:
-    return sorted(d for d in runs_root.glob("*") if (d / "config.json").exists() and (d / "best.weights.h5").exists()
-                  and json.loads((d / "config.json").read_text()).get("status") == "complete")
-
-
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", type=Path, nargs="*", default=[], help="run directories to score")
@@ -497,6 +458,7 @@ def main(argv=None) -> None:
         p.error("give --run RUN_DIR or --all")
     protocol = args.protocol or ("both" if args.all else "museval")
     protocols = list(PROTOCOLS) if protocol == "both" else [protocol]
+    from model import complete_runs
     run_dirs = list(args.run) + (complete_runs(args.runs_root) if args.all else [])
     if not run_dirs:
         raise SystemExit(f"evaluate: no complete runs under {args.runs_root}; train one first: "
@@ -504,11 +466,9 @@ def main(argv=None) -> None:
     started = time.time()
     groups: dict[str, dict] = {}
     for run_dir in run_dirs:
-        scores = evaluate_run(run_dir, args.test_data, protocols, args.jobs)
+        scores, store = evaluate_run(run_dir, args.test_data, protocols, args.jobs)
         config = json.loads((run_dir / "config.json").read_text())
-        store = test_store(args.test_data or config["args"]["data"])
-        group = groups.setdefault(store.fingerprint(), {"label": dataset_label(store), "runs": [],
-                                                        "data": args.test_data or config["args"]["data"]})
+        group = groups.setdefault(store.fingerprint(), {"label": dataset_label(store), "runs": [], "store": store})
         group["runs"].append({"name": run_dir.name, "dir": run_dir, "config": config, "scores": scores})
         for proto, s in scores.items():
             h = headline(s)
@@ -517,14 +477,16 @@ def main(argv=None) -> None:
     if not args.all:
         return
     for group in groups.values():
-        group["baselines"] = evaluate_baselines(group["data"], protocols, args.jobs, args.out / "baselines")
+        store = group["store"]
+        group["baselines"] = evaluate_baselines(store, protocols, args.jobs, args.out / "baselines")
         best = max(group["runs"], key=lambda r: headline(r["scores"][protocols[0]])["SDR"] or -np.inf)
-        slug = "_".join(sorted({Path(d).name for d in group["data"]}))
-        plot_spectrograms(best["dir"], test_store(group["data"]), args.out / f"spectrograms_{slug}.png")
+        slug = "_".join(sorted({p.parent.name for p in store.paths}))
+        plot_spectrograms(best["dir"], store, args.out / f"spectrograms_{slug}.png")
     command = "python evaluate.py --all" + (f" --test-data {' '.join(args.test_data)}" if args.test_data else "")
     tables = write_tables(list(groups.values()), args.out, command)
     plot_normalization(args.out / "normalization.png")
-    plot_all_curves(run_dirs, args.out / "training_curves.png")
+    from train import plot_curves
+    plot_curves(run_dirs, args.out / "training_curves.png", "all runs")
     print(f"evaluate: {len(run_dirs)} runs on {len(groups)} test set(s), protocols {', '.join(protocols)}, "
           f"in {time.time() - started:.0f} s -> {tables[0]}")
 

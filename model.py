@@ -97,6 +97,19 @@ def build_unet(base_filters: int = 64, arch: str = "paper", target: str = "direc
 MODEL_KEYS = ("base_filters", "arch", "target")
 
 
+def is_complete_run(run_dir: str | Path) -> bool:
+    """True for a run folder whose training finished (config.json says so and best weights exist)."""
+    run_dir = Path(run_dir)
+    config = run_dir / "config.json"
+    return config.exists() and (run_dir / "best.weights.h5").exists() and \
+        json.loads(config.read_text()).get("status") == "complete"
+
+
+def complete_runs(runs_root: str | Path) -> list[Path]:
+    """The complete runs under a folder, sorted by name."""
+    return sorted(d for d in Path(runs_root).glob("*") if is_complete_run(d))
+
+
 def load_run(run_dir: str | Path, weights: str = "best"):
     """Rebuild a trained model from its run directory.
 

@@ -56,10 +56,6 @@ def epoch_size(store, cfg: PipelineConfig) -> int:
                                      cfg.splice_across_songs, shuffle=False))
 
 
-def steps_per_epoch(store, cfg: PipelineConfig) -> int:
-    return max(1, math.ceil(epoch_size(store, cfg) / cfg.batch_size))
-
-
 class _EpochRecipes:
     """Recipes of the epoch being read, made once per epoch and shared by the reader threads."""
 
@@ -80,7 +76,7 @@ class _EpochRecipes:
 
 
 def train_dataset(store, cfg: PipelineConfig, epochs: int, initial_epoch: int = 0,
-                  examples_per_epoch: int | None = None):
+                  steps_per_epoch: int | None = None):
     """Training dataset of epochs initial_epoch..epochs-1, each exactly steps_per_epoch batches.
 
     A range of global batch numbers is mapped, in order, to (epoch, batch) and read by a
@@ -92,10 +88,10 @@ def train_dataset(store, cfg: PipelineConfig, epochs: int, initial_epoch: int = 
         cfg: pipeline settings.
         epochs: last epoch (exclusive), as Keras counts them.
         initial_epoch: first epoch to produce (for --resume).
-        examples_per_epoch: override (tests and benchmarks); default = a whole epoch.
+        steps_per_epoch: batches per epoch; default = a whole epoch, the last batch topped up.
     """
     import tensorflow as tf
-    steps = math.ceil((examples_per_epoch or epoch_size(store, cfg)) / cfg.batch_size)
+    steps = steps_per_epoch or math.ceil(epoch_size(store, cfg) / cfg.batch_size)
     recipes_of = _EpochRecipes(store, cfg, steps * cfg.batch_size)
 
     def read_batch(global_batch):

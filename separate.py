@@ -37,11 +37,10 @@ WINDOW_SECONDS = audio.WINDOW_SAMPLES / audio.SAMPLE_RATE
 # ---------------------------------------------------------------- model choice
 def default_run() -> Path | None:
     """The shipped model (pretrained/), else the newest complete run under results/runs."""
-    import json
+    from model import complete_runs
     if (ROOT / "pretrained" / "config.json").exists():
         return ROOT / "pretrained"
-    runs = [d for d in (ROOT / "results" / "runs").glob("*") if (d / "best.weights.h5").exists()
-            and (d / "config.json").exists() and json.loads((d / "config.json").read_text()).get("status") == "complete"]
+    runs = complete_runs(ROOT / "results" / "runs")
     return max(runs, key=lambda d: (d / "best.weights.h5").stat().st_mtime) if runs else None
 
 

@@ -165,40 +165,32 @@ class EpochState:
         write_json(self.run_dir / "config.json", self.config)
 
 
-def plot_history(run_dir: Path) -> Path | None:
-    """training_curves.png from history.csv."""
+def plot_curves(run_dirs: list[Path], path: Path, title: str = "") -> Path | None:
+    """Validation (solid) and training (dashed) loss per epoch of one or more runs, from history.csv."""
     import csv
-    history = run_dir / "history.csv"
-    if not history.exists():
-        return None
-    rows = list(csv.DictReader(history.open()))
-    if not rows:
+    histories = [(d, list(csv.DictReader((d / "history.csv").open()))) for d in run_dirs
+                 if (d / "history.csv").exists()]
+    histories = [(d, rows) for d, rows in histories if rows]
+    if not histories:
         return None
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    epochs = [int(r["epoch"]) + 1 for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key, label in (("loss", "training"), ("val_loss", "validation")):
-        if key in rows[0]:
-            ax.plot(epochs, [float(r[key]) for r in rows], marker="o", label=label)
+    fig, ax = plt.subplots(figsize=(9, 5) if len(histories) > 1 else (6, 4))
+    for run_dir, rows in histories:
+        epochs = [int(r["epoch"]) + 1 for r in rows]
+        line, = ax.plot(epochs, [float(r["val_loss"]) for r in rows], marker="o", label=run_dir.name)
+        ax.plot(epochs, [float(r["loss"]) for r in rows], ls="--", color=line.get_color(), alpha=0.6)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
+    ax.set_ylabel("loss (validation solid, training dashed)")
     ax.set_yscale("log")
-    ax.set_title(run_dir.name)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    path = run_dir / "training_curves.png"
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
-
-
-def is_complete(run_dir: Path) -> bool:
-    config = run_dir / "config.json"
-    return config.exists() and (run_dir / "best.weights.h5").exists() and \
-        json.loads(config.read_text()).get("status") == "complete"
 
 
 def train_one(args, strategy=None) -> dict:
@@ -211,7 +203,7 @@ def train_one(args, strategy=None) -> dict:
     from cache import WindowStore, resolve_caches
 
     run_dir = Path(args.run_dir) if args.run_dir else args.runs_root / run_name(args)
-    if is_complete(run_dir) and not args.force:
+    if model_lib.is_complete_run(run_dir) and not args.force:
         print(f"train: {run_dir} is complete; skipped (--force retrains it)")
         return json.loads((run_dir / "config.json").read_text())
     resume_file = run_dir / "resume.keras"
@@ -230,7 +222,7 @@ def train_one(args, strategy=None) -> dict:
     cfg = pipeline.PipelineConfig(args.norm, args.scaler, args.target, args.batch_size, args.seed, args.augment,
                                   args.mix, args.splice_across_songs, args.drop_silent_vocals)
     n_examples = pipeline.epoch_size(train_store, cfg)
-    steps = pipeline.steps_per_epoch(train_store, cfg)
+    steps = max(1, -(-n_examples // args.batch_size))
     if args.steps_per_epoch:
         steps = min(steps, args.steps_per_epoch)
     precision, jit = resolve_hardware(args)
@@ -278,8 +270,7 @@ def train_one(args, strategy=None) -> dict:
     if args.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.early_stopping))
 
-    train_ds = pipeline.train_dataset(train_store, cfg, args.epochs, initial_epoch,
-                                      steps * args.batch_size if args.steps_per_epoch else None)
+    train_ds = pipeline.train_dataset(train_store, cfg, args.epochs, initial_epoch, steps)
     valid_ds = pipeline.eval_dataset(valid_store, cfg)
     print(f"train: {run_dir.name}: {train_store.n_songs} train songs ({len(train_store)} windows -> "
           f"{n_examples} examples/epoch, {steps} steps of {args.batch_size}), {valid_store.n_songs} validation "
@@ -311,7 +302,7 @@ def train_one(args, strategy=None) -> dict:
         results["stopped_early_at_epoch"] = done
     config["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     write_json(run_dir / "config.json", config)
-    plot_history(run_dir)
+    plot_curves([run_dir], run_dir / "training_curves.png", run_dir.name)
     if interrupted:
         print(f"\ntrain: interrupted during epoch {done + 1}; epochs 1..{done} are saved in {run_dir}; "
               f"continue with the same command plus --resume")
