@@ -194,24 +194,61 @@ def n_frames(n_samples: int) -> int:
     return 1 + n_samples // HOP
 
 
+def _hann(n_fft: int) -> np.ndarray:
+    """Periodic Hann window (scipy.signal.get_window("hann", n_fft), librosa's default)."""
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+
+
+def spectrogram(wave: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """Centered Hann STFT, zero padded: complex64 (1 + n_fft // 2, 1 + len // hop).
+
+    Numerically librosa.stft(..., center=True, pad_mode="constant") (tests/test_audio.py checks),
+    without librosa's import time (about 2 s, which separate.py's start-up cannot afford).
+    """
+    import scipy.fft
+    x = np.pad(np.asarray(wave, dtype=np.float32), n_fft // 2)
+    n = 1 + (len(x) - n_fft) // hop
+    frames = np.lib.stride_tricks.as_strided(x, (n, n_fft), (x.strides[0] * hop, x.strides[0]), writeable=False)
+    return scipy.fft.rfft(frames * _hann(n_fft), axis=1, workers=-1).T.astype(np.complex64, copy=False)
+
+
+def waveform(spec: np.ndarray, n_fft: int, hop: int, length: int) -> np.ndarray:
+    """Inverse of `spectrogram` (librosa.istft's windowed overlap-add): float32, exactly `length` samples."""
+    import scipy.fft
+    n_frames = min(spec.shape[1], -(-(length + 2 * (n_fft // 2)) // hop))
+    window = _hann(n_fft)
+    frames = scipy.fft.irfft(spec[:, :n_frames].T, n=n_fft, axis=1, workers=-1).astype(np.float32) * window
+    total = n_fft + hop * (n_frames - 1)
+    out = np.zeros(total, np.float32)
+    norm = np.zeros(total, np.float32)
+    if n_fft % hop == 0:      # frames tile in n_fft / hop blocks of hop samples: a few big adds
+        blocks, out_blocks, norm_blocks = n_fft // hop, out.reshape(-1, hop), norm.reshape(-1, hop)
+        for k in range(blocks):
+            out_blocks[k:k + n_frames] += frames[:, k * hop:(k + 1) * hop]
+            norm_blocks[k:k + n_frames] += window[k * hop:(k + 1) * hop] ** 2
+    else:
+        for i in range(n_frames):
+            out[i * hop:i * hop + n_fft] += frames[i]
+            norm[i * hop:i * hop + n_fft] += window ** 2
+    nonzero = norm > np.finfo(np.float32).tiny
+    out[nonzero] /= norm[nonzero]
+    out = out[n_fft // 2:n_fft // 2 + length]
+    return np.pad(out, (0, length - len(out)))
+
+
 def stft(wave: np.ndarray) -> np.ndarray:
     """Mono waveform at SAMPLE_RATE -> complex (N_BINS, frames), Nyquist bin dropped."""
-    import librosa
-    spec = librosa.stft(np.asarray(wave, dtype=np.float32), n_fft=N_FFT, hop_length=HOP,
-                        window=STFT_WINDOW, center=True, pad_mode="constant")
-    return spec[:N_BINS]
+    return spectrogram(wave, N_FFT, HOP)[:N_BINS]
 
 
 def istft(spec: np.ndarray, length: int) -> np.ndarray:
     """Complex (N_BINS, frames) -> waveform of exactly `length` samples.
 
-    A zero Nyquist row is put back so librosa infers n_fft = 1024 (the released code passed
-    512 rows, which silently made it use n_fft = 1022).
+    A zero Nyquist row is put back, so the inverse is the n_fft = 1024 one (the released code
+    passed 512 rows to librosa, which silently made it use n_fft = 1022).
     """
-    import librosa
     full = np.concatenate([spec, np.zeros((1, spec.shape[1]), dtype=spec.dtype)], axis=0)
-    return librosa.istft(full, n_fft=N_FFT, hop_length=HOP, window=STFT_WINDOW, center=True,
-                         length=length).astype(np.float32)
+    return waveform(full, N_FFT, HOP, length)
 
 
 def to_windows(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -323,9 +323,9 @@ def table_rows(runs: list[dict], protocol: str) -> list[dict]:
 
 
 def dataset_label(store) -> str:
-    names = ", ".join(sorted({p.parent.name for p in store.paths}))
+    names = ", ".join(sorted({f"{p.parent.name}/{p.stem}" for p in store.paths}))
     sources = sorted(set(store.songs["source"]))
-    return f"{names} test split: {store.n_songs} songs ({', '.join(sources)})"
+    return f"{names}: {store.n_songs} songs ({', '.join(sources)})"
 
 
 def write_tables(groups: list[dict], out: Path, command: str) -> list[Path]:

@@ -9,7 +9,11 @@
 
     target="direct" linear output = the normalized vocal magnitude (the paper)
     target="mask"   sigmoid output = a soft mask vocal / max(vocal, mixture) (report 002) that
-                    multiplies the un-normalized mixture magnitude
+                    multiplies the un-normalized mixture magnitude; the loss is on the mask
+    target="masked" Jansson et al.: a sigmoid mask times the normalized mixture, so the loss is on
+                    the normalized vocal magnitude as for "direct" (loud bins count more than
+                    silent ones, as they do for SDR) while the estimate stays between 0 and the
+                    mixture
 
 `base_filters` scales every level (64 = paper for arch="paper", 16 = Jansson; 8 or 16 for a CPU).
 The output layer is float32 under mixed precision.
@@ -24,7 +28,7 @@ import numpy as np
 import audio
 
 ARCHS = ("paper", "jansson")
-TARGETS = ("direct", "mask")
+TARGETS = ("direct", "mask", "masked")
 INPUT_SHAPE = (audio.N_BINS, audio.WINDOW_FRAMES, 1)
 PAPER_DEPTH = 5          # encoder levels; max-pooling after the first four
 JANSSON_DEPTH = 6
@@ -79,7 +83,7 @@ def build_unet(base_filters: int = 64, arch: str = "paper", target: str = "direc
     Args:
         base_filters: filters of the first level; every level scales with it.
         arch: "paper" or "jansson".
-        target: "direct" (linear output) or "mask" (sigmoid output).
+        target: "direct" (linear output), "mask" (sigmoid output) or "masked" (sigmoid x input).
     """
     import keras
     from keras import layers
@@ -90,7 +94,11 @@ def build_unet(base_filters: int = 64, arch: str = "paper", target: str = "direc
     inputs = keras.Input(INPUT_SHAPE, name="mix_mag")
     x = (_paper_unet if arch == "paper" else _jansson_unet)(inputs, base_filters)
     # float32 output keeps the loss numerically safe under mixed precision
-    outputs = layers.Activation("sigmoid" if target == "mask" else "linear", dtype="float32", name="output")(x)
+    if target == "masked":
+        mask = layers.Activation("sigmoid", dtype="float32", name="mask")(x)
+        outputs = layers.Multiply(dtype="float32", name="output")([mask, inputs])
+    else:
+        outputs = layers.Activation("sigmoid" if target == "mask" else "linear", dtype="float32", name="output")(x)
     return keras.Model(inputs, outputs, name=f"unet_{arch}_{base_filters}_{target}")
 
 

@@ -49,7 +49,7 @@ class AudioSource:
     """Random access to a decoded file without holding it in RAM.
 
     libsndfile formats are read in place; anything else is decoded once by ffmpeg to a
-    temporary raw float32 file that is memory-mapped.
+    temporary float WAV file that is read in place the same way.
     """
 
     def __init__(self, path: Path, offset: float = 0.0, duration: float | None = None):
@@ -61,7 +61,7 @@ class AudioSource:
         except (sf.LibsndfileError, RuntimeError, TypeError):
             self._sf = None
             self._decode_with_ffmpeg()
-            total = len(self._data)
+            total = self._sf.frames
         self.start = min(int(round(offset * self.sr)), total)
         end = total if duration is None else min(total, self.start + int(round(duration * self.sr)))
         self.frames = end - self.start
@@ -69,34 +69,40 @@ class AudioSource:
             raise audio.AudioError(f"{path}: no audio in the requested range (offset {offset} s)")
 
     def _decode_with_ffmpeg(self) -> None:
+        """Decode to a temporary float WAV (RF64 past 4 GB) that libsndfile then reads in place;
+        its header carries the rate and channels, so no separate ffprobe run is needed."""
         import subprocess
-        self.sr, self.channels = audio.probe(self.path)
-        self._tmp = tempfile.NamedTemporaryFile(suffix=".f32", delete=False)
+        import soundfile as sf
+        audio.require_ffmpeg()
+        self._tmp = tempfile.NamedTemporaryFile(suffix=".wav", delete=False)
         self._tmp.close()
         out = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(self.path), "-map", "0:a:0",
-                              "-f", "f32le", "-acodec", "pcm_f32le", self._tmp.name], capture_output=True)
-        if out.returncode != 0 or os.path.getsize(self._tmp.name) == 0:
+                              "-acodec", "pcm_f32le", "-rf64", "auto", "-f", "wav", self._tmp.name],
+                             capture_output=True)
+        try:
+            if out.returncode != 0:
+                raise RuntimeError
+            self._sf = sf.SoundFile(self._tmp.name)
+        except (sf.LibsndfileError, RuntimeError):
             self.close()
-            raise audio.AudioError(f"{self.path}: ffmpeg could not decode it")
-        self._data = np.memmap(self._tmp.name, dtype=np.float32, mode="r").reshape(-1, self.channels)
+            raise audio.AudioError(f"{self.path}: not a readable audio file (ffmpeg could not decode an audio "
+                                   "stream from it)")
+        self.sr, self.channels = self._sf.samplerate, self._sf.channels
 
     def read(self, start: int, n: int) -> np.ndarray:
         """Samples [start, start + n) of the selected range, zero-padded outside it: (n, channels)."""
         out = np.zeros((n, self.channels), np.float32)
         lo, hi = max(start, 0), min(start + n, self.frames)
         if hi > lo:
-            if self._sf is not None:
-                self._sf.seek(self.start + lo)
-                out[lo - start:hi - start] = self._sf.read(hi - lo, dtype="float32", always_2d=True)
-            else:
-                out[lo - start:hi - start] = self._data[self.start + lo:self.start + hi]
+            self._sf.seek(self.start + lo)
+            out[lo - start:hi - start] = self._sf.read(hi - lo, dtype="float32", always_2d=True)
         return out
 
     def close(self) -> None:
         if self._sf is not None:
             self._sf.close()
+            self._sf = None
         if self._tmp is not None:
-            self._data = None
             Path(self._tmp.name).unlink(missing_ok=True)
             self._tmp = None
 
@@ -171,7 +177,6 @@ class SongSeparator:
     def separate_chunk(self, chunk: np.ndarray, sr: int, margin: int = 0) -> np.ndarray:
         """Vocals of chunk[margin:len-margin] (samples, channels) at sr, or of its 11025 Hz mono
         version (band paper); the margins are context only."""
-        import librosa
         mono = audio.prepare_waveform(chunk, sr)
         margin_11k = int(round(margin * audio.SAMPLE_RATE / sr))
         core_11k = int(round((len(chunk) - 2 * margin) * audio.SAMPLE_RATE / sr))
@@ -182,9 +187,9 @@ class SongSeparator:
         shift = margin / sr                 # the mask's frame 0 sits at the core's start
         vocals = np.empty((len(chunk) - 2 * margin, chunk.shape[1]), np.float32)
         for c in range(chunk.shape[1]):
-            x = librosa.stft(chunk[:, c], n_fft=n_fft, hop_length=hop, window="hann", center=True)
+            x = audio.spectrogram(chunk[:, c], n_fft, hop)
             m = interpolate_mask(mask, sr, x.shape[0], x.shape[1], hop, n_fft, self.extension, shift)
-            full = librosa.istft(m * x, n_fft=n_fft, hop_length=hop, window="hann", center=True, length=len(chunk))
+            full = audio.waveform(m * x, n_fft, hop, len(chunk))
             vocals[:, c] = full[margin:len(chunk) - margin]
         return vocals
 
@@ -201,21 +206,24 @@ class SongSeparator:
         pending = None                    # the previous chunk's vocal/mixture tail awaiting its cross-fade
         written = 0
         for start in range(0, source.frames, chunk):
-            block = source.read(start - overlap - margin, chunk + 2 * overlap + 2 * margin)
+            last = start + chunk >= source.frames
+            # Overlap only between chunks: the model would spend it on silence before and after the
+            # song; the last chunk stops at the song's end (a short song is one short chunk).
+            lead, tail = (overlap if start > 0 else 0), (0 if last else overlap)
+            block = source.read(start - lead - margin, min(chunk, source.frames - start) + lead + tail + 2 * margin)
             vocals = self.separate_chunk(block, source.sr, margin)
             core = block[margin:len(block) - margin]
             mix = core if self.band == "full" else \
                 audio.prepare_waveform(block, source.sr)[int(round(margin * scale)):][:len(vocals), None]
-            n_out = min(len(vocals), int(round((chunk + 2 * overlap) * scale)))
+            n_out = min(len(vocals), int(round((lead + chunk + tail) * scale)))
             vocals, mix = vocals[:n_out], mix[:n_out]
-            core_start = int(round(overlap * scale))
+            core_start = int(round(lead * scale))
             if pending is not None:        # cross-fade the overlap with the previous chunk's tail
                 ramp = np.linspace(0.0, 1.0, 2 * fade, endpoint=False)[:, None] if fade else np.zeros((0, 1))
                 head = vocals[core_start - fade:core_start + fade]
                 n = min(len(head), len(pending))
                 vocals[core_start - fade:core_start - fade + n] = pending[:n] * (1 - ramp[:n]) + head[:n] * ramp[:n]
-            last = start + chunk >= source.frames
-            emit_end = n_out if last else int(round((overlap + chunk) * scale)) - fade
+            emit_end = n_out if last else int(round((lead + chunk) * scale)) - fade
             emit_start = core_start - fade if pending is not None else core_start
             block_vocals = vocals[emit_start:emit_end]
             block_mix = mix[emit_start:emit_end]
@@ -322,6 +330,9 @@ def main(argv=None) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="model windows per forward pass")
     args = p.parse_args(argv)
 
+    # Keras imports scikit-learn (0.6-1.3 s of start-up here) only for its sklearn wrappers, which
+    # separating never uses; a module set to None makes that optional import fail fast.
+    sys.modules.setdefault("sklearn", None)
     run_dir = args.run or default_run()
     if run_dir is None:
         raise SystemExit("separate: no trained model found (no pretrained/ and no complete run in results/runs); "

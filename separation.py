@@ -26,10 +26,19 @@ class Separator:
 
     def __init__(self, model, norm: str, scaler: str, target: str, batch_size: int = 8):
         import tensorflow as tf
-        self.model, self.norm, self.scaler, self.target = model, norm, scaler, target
+        self.model, self.norm, self.scaler, self.target, self.tf = model, norm, scaler, target, tf
         self.batch_size = batch_size
-        # Calling a tf.function uses both cores here; model.predict used about one.
-        self._forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        # Calling a tf.function uses both cores here; model.predict used about one. One signature
+        # with an open batch size: a song's last, smaller batch does not trace the model again.
+        spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
+        self._forward = tf.function(self._vocal_mag_graph, input_signature=[spec])
+
+    def _vocal_mag_graph(self, mix):
+        stats = normalize.fit(mix, self.norm, self.scaler)
+        y = self.model(normalize.transform(mix, stats), training=False)
+        vocal = y * mix if self.target == "mask" else normalize.inverse(y, stats)
+        # A magnitude cannot be negative; direct regression can undershoot zero.
+        return self.tf.maximum(vocal, 0.0)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, weights: str = "best", batch_size: int = 8) -> "Separator":
@@ -45,11 +54,7 @@ class Separator:
         out = np.empty_like(mix_mag, dtype=np.float32)
         for start in range(0, len(mix_mag), self.batch_size):
             mix = mix_mag[start:start + self.batch_size].astype(np.float32)
-            stats = normalize.fit(mix, self.norm, self.scaler)
-            y = self._forward(normalize.transform(mix, stats))
-            vocal = y * mix if self.target == "mask" else normalize.inverse(y, stats)
-            # A magnitude cannot be negative; direct regression can undershoot zero.
-            out[start:start + len(mix)] = np.maximum(np.asarray(vocal), 0.0)
+            out[start:start + len(mix)] = self._forward(mix).numpy()
         return out
 
 

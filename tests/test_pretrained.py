@@ -1,0 +1,48 @@
+"""The shipped model in pretrained/: complete, small, loadable, the default, and it separates."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import audio
+from conftest import ROOT, SHARED_DATA, needs_shared_data
+
+PRETRAINED = ROOT / "pretrained"
+pytestmark = pytest.mark.skipif(not (PRETRAINED / "config.json").exists(), reason="no pretrained/ model shipped")
+
+
+def test_shipped_model_is_complete_small_and_documented():
+    import model as model_lib
+    assert model_lib.is_complete_run(PRETRAINED)
+    size = sum(p.stat().st_size for p in PRETRAINED.iterdir() if p.is_file())
+    assert size <= 10 * 2 ** 20, f"pretrained/ is {size / 2 ** 20:.1f} MB (limit 10 MB)"
+    card = (PRETRAINED / "MODEL_CARD.md").read_text()
+    for must in ("MUSDB18", "MIR-1K", "academic", "python train.py", "SDR"):
+        assert must in card
+    config = json.loads((PRETRAINED / "config.json").read_text())
+    assert config["args"]["base_filters"] <= 16
+
+
+def test_separate_and_app_use_it_by_default():
+    import separate
+    assert separate.default_run() == PRETRAINED
+
+
+@needs_shared_data("musdb18-7")
+def test_shipped_model_separates_real_songs():
+    """On 3 MUSDB18-7 test songs the vocal estimate beats the mixture-as-estimate by a wide margin."""
+    import evaluate
+    from separation import Separator
+    separator = Separator.from_run(PRETRAINED)
+    songs = sorted((SHARED_DATA / "musdb18-7" / "test").glob("*.stem.mp4"))[:3]
+    gains = []
+    for song in songs:
+        (mix, vocals), _, _ = audio.decode_mixdowns(song, [[0], [4]])
+        spec = audio.stft(mix)
+        windows, valid = audio.to_windows(spec)
+        vocal_mag = audio.from_windows(separator.vocal_mag(np.abs(windows)[..., None]), valid)
+        estimate = audio.reconstruct(vocal_mag, np.angle(spec), len(mix))
+        assert np.all(np.isfinite(estimate))
+        gains.append(evaluate.si_sdr(vocals, estimate) - evaluate.si_sdr(vocals, mix))
+    assert np.median(gains) > 5.0, f"SI-SDR gain over the mixture per song: {gains}"
