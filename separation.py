@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf     # normalize needs it at import anyway
 
 import audio
 import normalize
@@ -25,8 +26,7 @@ class Separator:
     """
 
     def __init__(self, model, norm: str, scaler: str, target: str, batch_size: int = 8):
-        import tensorflow as tf
-        self.model, self.norm, self.scaler, self.target, self.tf = model, norm, scaler, target, tf
+        self.model, self.norm, self.scaler, self.target = model, norm, scaler, target
         self.batch_size = batch_size
         # Calling a tf.function uses both cores here; model.predict used about one. One signature
         # with an open batch size: a song's last, smaller batch does not trace the model again.
@@ -38,7 +38,7 @@ class Separator:
         y = self.model(normalize.transform(mix, stats), training=False)
         vocal = y * mix if self.target == "mask" else normalize.inverse(y, stats)
         # A magnitude cannot be negative; direct regression can undershoot zero.
-        return self.tf.maximum(vocal, 0.0)
+        return tf.maximum(vocal, 0.0)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, weights: str = "best", batch_size: int = 8) -> "Separator":
