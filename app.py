@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 
 import audio
+from separation import STEMS
 
 MAX_MB = 50
 MAX_MINUTES = 12.0
 KEEP_MINUTES = 30.0
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-STEMS = ("vocals", "accompaniment")
 UPLOAD_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".aiff", ".aif", ".opus", ".webm", ".mp4"}
 
 PAGE = """<!doctype html>
@@ -113,10 +113,8 @@ class Service:
     """Jobs, the model worker and the clean-up; shared by the ASGI app's routes."""
 
     def __init__(self, run_dir: Path, work_dir: Path, max_mb: float, max_minutes: float, keep_minutes: float):
-        from separate import SongSeparator
         from separation import Separator
-        self.separator = Separator.from_run(run_dir)
-        self.song_separator = SongSeparator(self.separator, "full")
+        self.separator = Separator.from_run(run_dir, band="full")
         name = self.separator.config["name"]
         self.model_name = name if name == Path(run_dir).name else f"{Path(run_dir).name} ({name})"
         self.work_dir, self.max_bytes = work_dir, int(max_mb * 2 ** 20)
@@ -160,11 +158,10 @@ class Service:
 
     def separate(self, job: Job, upload: Path) -> None:
         """Runs on the worker thread."""
-        from separate import separate_file
         job.status = "separating"
         try:
-            separate_file(upload, self.song_separator, job.folder, "{instrument}.{codec}", "wav",
-                          on_progress=lambda fraction: setattr(job, "progress", min(0.99, fraction)))
+            self.separator.separate_to_file(upload, job.folder, "{instrument}.{codec}", "wav",
+                                            on_progress=lambda fraction: setattr(job, "progress", min(0.99, fraction)))
             self.spectrogram(job)
             job.progress, job.status = 1.0, "done"
         except Exception as exc:          # the page shows it; the server keeps going
@@ -285,15 +282,18 @@ def main(argv=None) -> None:
     p.add_argument("--keep-minutes", type=float, default=KEEP_MINUTES, help="delete results after this long")
     args = p.parse_args(argv)
     import uvicorn
-    from separate import default_run
-    run_dir = args.run or default_run()
+
+    import hardware
+    import runs
+    hardware.configure_tensorflow()
+    run_dir = args.run or runs.default_run()
     if run_dir is None:
         raise SystemExit("app: no trained model found; train one: python data_prep.py && python train.py "
                          "--base-filters 16 --epochs 5")
     work_dir = Path(tempfile.mkdtemp(prefix="vocal-separator-"))
     try:
         service = Service(run_dir, work_dir, args.max_mb, args.max_minutes, args.keep_minutes)
-    except FileNotFoundError as exc:
+    except runs.RunError as exc:
         shutil.rmtree(work_dir, ignore_errors=True)
         raise SystemExit(f"app: {exc}")
     print(f"app: model {service.model_name}; open http://127.0.0.1:{args.port}/ (work files in {work_dir})",

@@ -23,6 +23,7 @@ STFT_WINDOW = "hann"
 RESAMPLE_QUALITY = "HQ"      # soxr quality
 
 WINDOW_SAMPLES = WINDOW_FRAMES * HOP
+WINDOW_SHAPE = (N_BINS, WINDOW_FRAMES, 1)   # one model window: (bins, frames, channel)
 
 
 def stft_params() -> dict:

@@ -24,7 +24,8 @@ MAX_BLACKOUT_START = 64            # inclusive: "random integer from 0 to 64"
 SILENT_VOCAL_SUM = 100.0           # released code: sum |vocal waveform| < 100 over a window
 ORIGINAL, SPLICE, BLACKOUT = 0, 1, 2
 KIND_NAMES = ("original", "splice", "blackout")
-MIX_PRESETS = {"paper": "40/40/20", "released": "released"}
+PAPER_MIX = (40.0, 40.0, 20.0)     # original / splice / blackout shares of the paper's training set
+MIX_PRESETS = {"paper": PAPER_MIX, "released": "released"}
 RECIPE_DTYPE = np.dtype([("kind", np.int8), ("first", np.int64), ("second", np.int64), ("start", np.int16)])
 
 
@@ -45,9 +46,8 @@ def blackout(window: np.ndarray, start: int) -> np.ndarray:
 
 def parse_mix(text: str) -> tuple[float, float, float] | str:
     """'40/40/20' -> (40, 40, 20); 'paper' or 'released' presets."""
-    text = MIX_PRESETS.get(text, text)
-    if text == "released":
-        return text
+    if text in MIX_PRESETS:
+        return MIX_PRESETS[text]
     try:
         parts = tuple(float(x) for x in text.split("/"))
     except ValueError:
@@ -100,7 +100,7 @@ def _cycle(rng: np.random.Generator, n_items: int, count: int) -> np.ndarray:
     return np.concatenate([rng.permutation(n_items) for _ in range(passes)])[:count]
 
 
-def epoch_recipes(store, epoch: int, seed: int, mix=(40.0, 40.0, 20.0), augment: bool = True,
+def epoch_recipes(store, epoch: int, seed: int, mix=PAPER_MIX, augment: bool = True,
                   drop_silent_vocals: bool = False, across_songs: bool = False,
                   shuffle: bool = True) -> np.ndarray:
     """The examples of one epoch, deterministic in (seed, epoch).

@@ -8,24 +8,14 @@ Per song, as in the paper: channel mean, soxr resample to 11025 Hz, STFT (1024 /
 centered), bins 0..511, 128-frame windows; the last partial window is zero-padded and each
 window records its `valid_frames`, so every song rebuilds to its exact length.
 
-Output `{out}/{train,valid,test}.h5`, each holding
-    mix_mag, mix_phase, vocal_mag               float32 (n, 512, 128, 1), one chunk per window
-    song_id, window_index, valid_frames         int32 (n,)
-    vocal_abs_sum                               float32 (n,) sum |vocal waveform| per window
-    mix_wave, vocal_wave, accomp_wave           float32 1-D, all songs' 11025 Hz mono audio
-                                                (the references evaluation scores against; the
-                                                accompaniment magnitude for oracles is one STFT
-                                                of accomp_wave away, so it is not stored)
-    songs/{name,source,path,length,first_window,n_windows,wave_start,orig_sample_rate,orig_channels}
-    attrs: params (JSON: every parameter), versions (JSON), fingerprint, complete
-Files are written as NAME.h5.partial and renamed when complete.
+Output `{out}/{train,valid,test}.h5` in the format cache.py documents, written as
+NAME.h5.partial and renamed when complete.
 """
 from __future__ import annotations
 
 import argparse
 import collections
 import hashlib
-import json
 import os
 import sys
 import time
@@ -35,21 +25,15 @@ from pathlib import Path
 import numpy as np
 
 import audio
+from cache import CACHE_FORMAT, CacheWriter, cache_is_current
+from parallel import parallel_map
 
-CACHE_FORMAT = 1
 SPLITS = ("train", "valid", "test")
-WINDOW_ARRAYS = ("mix_mag", "mix_phase", "vocal_mag")
-WAVE_ARRAYS = ("mix_wave", "vocal_wave", "accomp_wave")
 MUSDB_PARTS = ("drums", "bass", "other")       # accompaniment stems, MUSDB18 order 1..3
 MUSDB_STEM_INDEX = {"mixture": 0, "drums": 1, "bass": 2, "other": 3, "vocals": 4}
 MIR1K_TRAIN_SINGERS = ("abjones", "amy")
 SILENCE_PEAK = 1e-4          # a mixture whose peak is below this is treated as silent
 REMIX_GAIN = (0.25, 1.25)
-# Measured on the musdb18-7 cache (bench/prep.py --compression): lzf saves ~23% of space
-# (gzip ~30%) but halves (gzip: /12) the speed of reading single windows, which the training
-# pipeline does at >1,000 windows/s; float16 would break the < 1e-4 reconstruction of the
-# mixture. So: float32, uncompressed, one chunk per window.
-COMPRESSION = None
 
 
 @dataclass
@@ -263,137 +247,6 @@ def prepare_song(song: Song) -> Prepared:
 
 
 # ---------------------------------------------------------------- writing caches
-class CacheWriter:
-    """Streams songs into NAME.h5.partial with resizable chunked datasets; renames on close."""
-
-    def __init__(self, path: Path, params: dict):
-        import h5py
-        self.path = Path(path)
-        self.partial = self.path.with_name(self.path.name + ".partial")
-        self.file = h5py.File(self.partial, "w")
-        self.file.attrs["params"] = json.dumps(params, sort_keys=True)
-        self.file.attrs["versions"] = json.dumps(package_versions(), sort_keys=True)
-        self.file.attrs["complete"] = False
-        shape = (audio.N_BINS, audio.WINDOW_FRAMES, 1)
-        for name in WINDOW_ARRAYS:
-            self.file.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype="float32",
-                                     chunks=(1, *shape), compression=COMPRESSION)
-        for name, dtype in (("song_id", "int32"), ("window_index", "int32"), ("valid_frames", "int32"),
-                            ("vocal_abs_sum", "float32")):
-            self.file.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(4096,))
-        for name in WAVE_ARRAYS:
-            self.file.create_dataset(name, shape=(0,), maxshape=(None,), dtype="float32",
-                                     chunks=(audio.SAMPLE_RATE * 10,))
-        self.songs = collections.defaultdict(list)
-        self.n_windows = 0
-        self.n_samples = 0
-
-    def _append(self, name: str, values: np.ndarray, start: int) -> None:
-        ds = self.file[name]
-        ds.resize(start + len(values), axis=0)
-        ds[start:] = values
-
-    def add(self, prep: Prepared) -> None:
-        a = prep.arrays
-        n = len(a["valid_frames"])
-        song_id = len(self.songs["name"])
-        for name in WINDOW_ARRAYS:
-            self._append(name, a[name][..., None], self.n_windows)
-        self._append("song_id", np.full(n, song_id, np.int32), self.n_windows)
-        self._append("window_index", np.arange(n, dtype=np.int32), self.n_windows)
-        self._append("valid_frames", a["valid_frames"], self.n_windows)
-        self._append("vocal_abs_sum", a["vocal_abs_sum"], self.n_windows)
-        for name in WAVE_ARRAYS:
-            self._append(name, a[name], self.n_samples)
-        row = {"name": prep.song.name, "source": prep.song.source, "path": prep.song.path,
-               "length": prep.length, "first_window": self.n_windows, "n_windows": n,
-               "wave_start": self.n_samples, "orig_sample_rate": prep.orig_sample_rate,
-               "orig_channels": prep.orig_channels}
-        for key, value in row.items():
-            self.songs[key].append(value)
-        self.n_windows += n
-        self.n_samples += prep.length
-
-    def close(self) -> Path:
-        """Write the songs table and fingerprint, mark complete and rename to the final name."""
-        group = self.file.create_group("songs")
-        for key, values in self.songs.items():
-            if isinstance(values[0], str):
-                group.create_dataset(key, data=np.array(values, dtype=object), dtype=_str_dtype())
-            else:
-                group.create_dataset(key, data=np.array(values, dtype=np.int64))
-        digest = hashlib.sha1(self.file.attrs["params"].encode())
-        digest.update(json.dumps(self.songs["name"]).encode())
-        digest.update(np.array(self.songs["length"], dtype=np.int64).tobytes())
-        self.file.attrs["fingerprint"] = digest.hexdigest()[:16]
-        self.file.attrs["complete"] = True
-        self.file.close()
-        os.replace(self.partial, self.path)
-        return self.path
-
-    def abort(self) -> None:
-        """Leave the partial file as it is (never renamed, so it cannot pass for complete)."""
-        if self.file.id.valid:
-            self.file.close()
-
-
-def _str_dtype():
-    import h5py
-    return h5py.string_dtype("utf-8")
-
-
-def package_versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-    out = {"python": sys.version.split()[0]}
-    for pkg in ("numpy", "librosa", "soxr", "soundfile", "stempeg", "musdb", "h5py", "tensorflow",
-                "tensorflow-cpu", "keras"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
-def cache_is_current(path: Path, params: dict) -> bool:
-    """True when `path` is a complete cache built with exactly these parameters."""
-    if not path.exists():
-        return False
-    import h5py
-    try:
-        with h5py.File(path, "r") as f:
-            return bool(f.attrs.get("complete", False)) and \
-                json.loads(f.attrs["params"]) == json.loads(json.dumps(params, sort_keys=True))
-    except (OSError, KeyError, ValueError):
-        return False
-
-
-def parallel_map(fn, items, jobs: int, processes: bool = False):
-    """Ordered map with at most 2 x jobs results in flight, so memory stays flat.
-
-    Threads by default: decoding runs in ffmpeg subprocesses and the numeric work (libsndfile,
-    soxr, FFT, HDF5) releases the GIL, while a process pool spent more time pickling 4 MB of
-    windows per song back to the writer than it saved (measured: 9.8 s vs 6.9 s for the 119
-    musdb18-7 songs on 2 cores). processes=True (spawned) is for GIL-bound work such as BSSEval.
-    """
-    if jobs <= 1:
-        yield from map(fn, items)
-        return
-    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-    if processes:
-        import multiprocessing as mp
-        executor = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"))
-    else:
-        executor = ThreadPoolExecutor(jobs)
-    with executor as pool:
-        pending = collections.deque()
-        for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= 2 * jobs:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-
-
 def write_split(path: Path, songs: list[Song], params: dict, jobs: int, desc: str) -> dict:
     """Prepare `songs` and stream them into `path`. Returns summary counts."""
     from tqdm import tqdm
@@ -408,7 +261,8 @@ def write_split(path: Path, songs: list[Song], params: dict, jobs: int, desc: st
                     messages.append(prep.message)
                     tqdm.write(f"data_prep: {prep.message}", file=sys.stderr)
                 if prep.arrays:
-                    writer.add(prep)
+                    writer.add(prep.arrays, prep.song.name, prep.song.source, prep.song.path,
+                               prep.orig_sample_rate, prep.orig_channels)
                     stats["songs"] += 1
                 else:
                     stats["skipped"] += 1

@@ -230,7 +230,7 @@ def build_demo(root: Path = DEFAULT_ROOT, n_train: int = 24, n_test: int = 6,
     shutil.rmtree(tmp, ignore_errors=True)
     jobs = [("train", f"demo-train-{i:02d}", seed + i) for i in range(n_train)]
     jobs += [("test", f"demo-test-{i:02d}", seed + 1000 + i) for i in range(n_test)]
-    from data_prep import parallel_map
+    from parallel import parallel_map
     tasks = [(tmp / subset / name, song_seed, seconds) for subset, name, song_seed in jobs]
     for _ in tqdm(parallel_map(_write_synthetic, tasks, os.cpu_count() or 1), total=len(tasks),
                   desc="demo songs", unit="song"):

@@ -1,4 +1,4 @@
-"""U-Nets for vocal magnitude estimation, and loaders for trained runs and the paper's weights.
+"""U-Net architectures for vocal magnitude estimation, and a loader for the paper's released weights.
 
     arch="paper"    the released code's U-Net: 5 levels of [Conv 3x3 -> BN -> ReLU] x 2 with
                     64..1024 filters, 2x2 max-pooling, Conv2DTranspose 2x2 up-sampling with skip
@@ -7,29 +7,23 @@
                     BN -> LeakyReLU 0.2] with 16..512 filters, 6 x [Conv2DTranspose 5x5 stride 2
                     -> BN -> ReLU], dropout 0.5 on the first three, skip concatenations
 
-    target="direct" linear output = the normalized vocal magnitude (the paper)
-    target="mask"   sigmoid output = a soft mask vocal / max(vocal, mixture) (report 002) that
-                    multiplies the un-normalized mixture magnitude; the loss is on the mask
-    target="masked" Jansson et al.: a sigmoid mask times the normalized mixture, so the loss is on
-                    the normalized vocal magnitude as for "direct" (loud bins count more than
-                    silent ones, as they do for SDR) while the estimate stays between 0 and the
-                    mixture
+    target          "direct", "mask" or "masked": the output stage, defined in targets.py
 
 `base_filters` scales every level (64 = paper for arch="paper", 16 = Jansson; 8 or 16 for a CPU).
-The output layer is float32 under mixed precision.
+The output layer is float32 under mixed precision. Trained runs are loaded by runs.load_run.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 import audio
+import targets
 
 ARCHS = ("paper", "jansson")
-TARGETS = ("direct", "mask", "masked")
-INPUT_SHAPE = (audio.N_BINS, audio.WINDOW_FRAMES, 1)
+TARGETS = targets.TARGETS
+INPUT_SHAPE = audio.WINDOW_SHAPE
 PAPER_DEPTH = 5          # encoder levels; max-pooling after the first four
 JANSSON_DEPTH = 6
 
@@ -86,58 +80,13 @@ def build_unet(base_filters: int = 64, arch: str = "paper", target: str = "direc
         target: "direct" (linear output), "mask" (sigmoid output) or "masked" (sigmoid x input).
     """
     import keras
-    from keras import layers
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; choose one of {ARCHS}")
-    if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; choose one of {TARGETS}")
+    targets.check(target)
     inputs = keras.Input(INPUT_SHAPE, name="mix_mag")
-    x = (_paper_unet if arch == "paper" else _jansson_unet)(inputs, base_filters)
-    # float32 output keeps the loss numerically safe under mixed precision
-    if target == "masked":
-        mask = layers.Activation("sigmoid", dtype="float32", name="mask")(x)
-        outputs = layers.Multiply(dtype="float32", name="output")([mask, inputs])
-    else:
-        outputs = layers.Activation("sigmoid" if target == "mask" else "linear", dtype="float32", name="output")(x)
+    features = (_paper_unet if arch == "paper" else _jansson_unet)(inputs, base_filters)
+    outputs = targets.output_layer(features, inputs, target)
     return keras.Model(inputs, outputs, name=f"unet_{arch}_{base_filters}_{target}")
-
-
-MODEL_KEYS = ("base_filters", "arch", "target")
-
-
-def is_complete_run(run_dir: str | Path) -> bool:
-    """True for a run folder whose training finished (config.json says so and best weights exist)."""
-    run_dir = Path(run_dir)
-    config = run_dir / "config.json"
-    return config.exists() and (run_dir / "best.weights.h5").exists() and \
-        json.loads(config.read_text()).get("status") == "complete"
-
-
-def complete_runs(runs_root: str | Path) -> list[Path]:
-    """The complete runs under a folder, sorted by name."""
-    return sorted(d for d in Path(runs_root).glob("*") if is_complete_run(d))
-
-
-def load_run(run_dir: str | Path, weights: str = "best"):
-    """Rebuild a trained model from its run directory.
-
-    Args:
-        run_dir: a folder written by train.py (config.json + *.weights.h5).
-        weights: "best" or "last".
-    Returns:
-        (model, config) where config is the run's config.json as a dict.
-    """
-    run_dir = Path(run_dir)
-    config_path, weights_path = run_dir / "config.json", run_dir / f"{weights}.weights.h5"
-    if not config_path.exists():
-        raise FileNotFoundError(f"{run_dir}: no config.json; is this a run directory written by train.py?")
-    if not weights_path.exists():
-        raise FileNotFoundError(f"{run_dir}: no {weights_path.name}; train it (python train.py ...) or "
-                                f"finish it with --resume")
-    config = json.loads(config_path.read_text())
-    model = build_unet(**{k: config["args"][k] for k in MODEL_KEYS})
-    model.load_weights(weights_path)
-    return model, config
 
 
 def load_released_weights(path: str | Path, model=None):
@@ -180,10 +129,10 @@ def load_released_weights(path: str | Path, model=None):
             ours["out" if layer.name == "output_conv" else "conv"].append(layer)
         elif isinstance(layer, layers.BatchNormalization):
             ours["bn"].append(layer)
-    for kind, targets in ours.items():
-        if len(targets) != len(by_type[kind]):
-            raise ValueError(f"{path}: {len(by_type[kind])} {kind} layers in the file, {len(targets)} in the "
-                             f"model; is it the paper's U-Net with base {targets[0].filters if kind == 'conv' else '?'}?")
-        for layer, values in zip(targets, by_type[kind]):
+    for kind, model_layers in ours.items():
+        if len(model_layers) != len(by_type[kind]):
+            raise ValueError(f"{path}: {len(by_type[kind])} {kind} layers in the file, {len(model_layers)} in the "
+                             f"model; is it the paper's U-Net with base {model_layers[0].filters if kind == 'conv' else '?'}?")
+        for layer, values in zip(model_layers, by_type[kind]):
             layer.set_weights(values)
     return model

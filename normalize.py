@@ -3,7 +3,8 @@
 Statistics come from the *mixture* window only; the same affine transform is applied to the
 vocal target, and predictions are mapped back with the mixture's statistics. All functions
 take batches of windows shaped (..., N_BINS, WINDOW_FRAMES, 1) as numpy arrays or tensors and
-are plain TensorFlow ops, so they run vectorized inside a tf.data map.
+are plain TensorFlow ops, so they run vectorized inside a tf.data map. TensorFlow is imported
+when a function first runs, so command lines can list AXES / SCALERS without its start-up.
 
 Axes:
     frequency: each bin (row) is scaled by statistics over the window's frames.
@@ -16,10 +17,10 @@ A zero range (or zero max) gives scale 1, as scikit-learn does, so nothing becom
 """
 from __future__ import annotations
 
-import tensorflow as tf
-
 AXES = ("frequency", "time")
 SCALERS = ("minmax", "max", "robust")
+SCALER_LABELS = {"minmax": "Min/Max", "max": "Max", "robust": "Quantile"}   # Table I's names
+TABLE_SCALERS = ("minmax", "robust")            # the scalers of the paper's Table I grid
 
 # Window layout (..., bins, frames, channel): frequency scaling reduces over frames.
 _REDUCE_AXIS = {"frequency": -2, "time": -3}
@@ -32,8 +33,9 @@ def _check(axis: str, scaler: str) -> None:
         raise ValueError(f"unknown scaler {scaler!r}; choose one of {SCALERS}")
 
 
-def _quantile(x: tf.Tensor, q: float, axis: int) -> tf.Tensor:
+def _quantile(x, q: float, axis: int):
     """Linear-interpolated quantile along `axis` (numpy's default method, as sklearn uses)."""
+    import tensorflow as tf
     x = tf.sort(x, axis=axis)
     n = tf.shape(x)[axis]
     pos = q * tf.cast(n - 1, x.dtype)
@@ -45,7 +47,7 @@ def _quantile(x: tf.Tensor, q: float, axis: int) -> tf.Tensor:
     return x_lo + frac * (x_hi - x_lo)
 
 
-def fit(mix_mag, axis: str, scaler: str) -> tuple[tf.Tensor, tf.Tensor]:
+def fit(mix_mag, axis: str, scaler: str) -> tuple:
     """Per-window statistics of the mixture: (offset, scale), broadcastable to the windows.
 
     Args:
@@ -54,6 +56,7 @@ def fit(mix_mag, axis: str, scaler: str) -> tuple[tf.Tensor, tf.Tensor]:
         scaler: "minmax", "max" or "robust".
     """
     _check(axis, scaler)
+    import tensorflow as tf
     x = tf.convert_to_tensor(mix_mag, dtype=tf.float32)
     reduce_axis = _REDUCE_AXIS[axis]
     if scaler == "minmax":
@@ -69,19 +72,21 @@ def fit(mix_mag, axis: str, scaler: str) -> tuple[tf.Tensor, tf.Tensor]:
     return offset, scale
 
 
-def transform(x, stats: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
+def transform(x, stats: tuple):
     """Apply mixture statistics to x (the mixture itself or the vocal target)."""
+    import tensorflow as tf
     offset, scale = stats
     return (tf.convert_to_tensor(x, dtype=tf.float32) - offset) / scale
 
 
-def inverse(y, stats: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
+def inverse(y, stats: tuple):
     """Undo transform with the mixture's statistics."""
+    import tensorflow as tf
     offset, scale = stats
     return tf.convert_to_tensor(y, dtype=tf.float32) * scale + offset
 
 
-def normalize_pair(mix_mag, vocal_mag, axis: str, scaler: str) -> tuple[tf.Tensor, tf.Tensor]:
+def normalize_pair(mix_mag, vocal_mag, axis: str, scaler: str) -> tuple:
     """Scale a (mixture, vocal) batch with the mixture's statistics: the training transform."""
     stats = fit(mix_mag, axis, scaler)
     return transform(mix_mag, stats), transform(vocal_mag, stats)

@@ -16,38 +16,30 @@ import numpy as np
 import audio
 import augment
 import normalize
+import targets
+from augment import PAPER_MIX
 
-WINDOW_SHAPE = (audio.N_BINS, audio.WINDOW_FRAMES, 1)
 READERS = 2          # batches read in parallel (h5py serializes reads; numpy work overlaps)
 
 
 @dataclass
 class PipelineConfig:
-    """What a pipeline needs to know; train.py fills it from its arguments."""
+    """What a pipeline needs to know; train.py fills it (by keyword) from its arguments."""
     norm: str = "frequency"
     scaler: str = "minmax"
     target: str = "direct"
     batch_size: int = 64
     seed: int = 0
     augment: bool = True
-    mix: object = (40.0, 40.0, 20.0)
+    mix: object = PAPER_MIX
     splice_across_songs: bool = False
     drop_silent_vocals: bool = False
 
 
-def ideal_mask(mix_mag, vocal_mag):
-    """Report 002's soft-mask target vocal / max(vocal, mixture), 0 where both are 0."""
-    import tensorflow as tf
-    denom = tf.maximum(vocal_mag, mix_mag)
-    return tf.math.divide_no_nan(vocal_mag, denom)
-
-
 def model_io(mix_mag, vocal_mag, cfg: PipelineConfig):
-    """(model input, training target) for a batch of raw magnitudes."""
+    """(model input, training label) for a batch of raw magnitudes."""
     stats = normalize.fit(mix_mag, cfg.norm, cfg.scaler)
-    x = normalize.transform(mix_mag, stats)
-    y = ideal_mask(mix_mag, vocal_mag) if cfg.target == "mask" else normalize.transform(vocal_mag, stats)
-    return x, y
+    return normalize.transform(mix_mag, stats), targets.label(mix_mag, vocal_mag, stats, cfg.target)
 
 
 def epoch_size(store, cfg: PipelineConfig) -> int:
@@ -98,7 +90,7 @@ def train_dataset(store, cfg: PipelineConfig, epochs: int, initial_epoch: int = 
         epoch, batch = divmod(int(global_batch), steps)
         return augment.make_batch(store, recipes_of(epoch)[batch * cfg.batch_size:(batch + 1) * cfg.batch_size])
 
-    shape = (cfg.batch_size, *WINDOW_SHAPE)
+    shape = (cfg.batch_size, *audio.WINDOW_SHAPE)
 
     def load(global_batch):
         mix, vocal = tf.numpy_function(read_batch, [global_batch], (tf.float32, tf.float32))
@@ -119,7 +111,7 @@ def eval_dataset(store, cfg: PipelineConfig):
 
     def load(song):
         mix, vocal = tf.numpy_function(read_song, [song], (tf.float32, tf.float32))
-        shape = (None, *WINDOW_SHAPE)
+        shape = (None, *audio.WINDOW_SHAPE)
         return tf.ensure_shape(mix, shape), tf.ensure_shape(vocal, shape)
 
     ds = tf.data.Dataset.range(store.n_songs).map(load).unbatch().batch(cfg.batch_size)

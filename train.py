@@ -15,19 +15,16 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import augment
 import normalize
+from runs import RUNS_ROOT, EpochState, is_complete_run, plot_curves, run_name, write_json
 
-ROOT = Path(__file__).resolve().parent
 LOSSES = ("mae", "mse")
-GRID = list(itertools.product(normalize.AXES, ("minmax", "robust"), LOSSES))   # Table I: 2 x 2 x 2
+GRID = list(itertools.product(normalize.AXES, normalize.TABLE_SCALERS, LOSSES))   # Table I: 2 x 2 x 2
 
 
 # ---------------------------------------------------------------- arguments
@@ -70,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cache folders or files from data_prep.py (several = one dataset)")
     g.add_argument("--run-dir", type=Path, default=None,
                    help="output folder (default: results/runs/<norm>-<scaler>-<loss>[-<tag>])")
-    g.add_argument("--runs-root", type=Path, default=ROOT / "results" / "runs", help="parent of default run folders")
+    g.add_argument("--runs-root", type=Path, default=RUNS_ROOT, help="parent of default run folders")
     g.add_argument("--tag", default="", help="suffix for the default run folder name")
     g.add_argument("--resume", action="store_true", help="continue an interrupted run from its last completed epoch")
     g.add_argument("--force", action="store_true", help="overwrite a complete run instead of skipping it")
@@ -85,34 +82,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--verbose", type=int, default=1 if sys.stdout.isatty() else 2,
                    help="Keras progress output: 1 = bar, 2 = a line per epoch")
     return p
-
-
-def run_name(args) -> str:
-    return "-".join([args.norm, args.scaler, args.loss] + ([args.tag] if args.tag else []))
-
-
-# ---------------------------------------------------------------- provenance
-def git_commit() -> str:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def device_info() -> dict:
-    import tensorflow as tf
-    gpus = tf.config.list_physical_devices("GPU")
-    names = []
-    for gpu in gpus:
-        try:
-            names.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
-        except (ValueError, RuntimeError):
-            names.append(gpu.name)
-    return {"gpus": names, "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
 
 
 def resolve_hardware(args) -> tuple[str, bool]:
@@ -134,80 +103,18 @@ def make_strategy(distribute: str):
     return tf.distribute.MirroredStrategy(devices=devices)
 
 
-def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
-
-
 # ---------------------------------------------------------------- training
-class EpochState:
-    """Keras callback: after each epoch, save last.weights.h5, resume.keras and the config."""
-
-    def __init__(self, run_dir: Path, config: dict):
-        import keras
-
-        outer = self
-
-        class _Callback(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                outer.on_epoch_end(self.model, epoch, logs or {})
-
-        self.callback = _Callback()
-        self.run_dir, self.config = run_dir, config
-
-    def on_epoch_end(self, model, epoch: int, logs: dict) -> None:
-        model.save_weights(self.run_dir / "last.weights.h5")
-        tmp = self.run_dir / "resume.partial.keras"
-        model.save(tmp)                     # model + optimizer state, renamed only when complete
-        os.replace(tmp, self.run_dir / "resume.keras")
-        state = self.config.setdefault("state", {})
-        state["completed_epochs"] = epoch + 1
-        val = logs.get("val_loss")
-        if val is not None and (state.get("best_val_loss") is None or val < state["best_val_loss"]):
-            state["best_val_loss"], state["best_epoch"] = float(val), epoch + 1
-        write_json(self.run_dir / "config.json", self.config)
-
-
-def plot_curves(run_dirs: list[Path], path: Path, title: str = "") -> Path | None:
-    """Validation (solid) and training (dashed) loss per epoch of one or more runs, from history.csv."""
-    import csv
-    histories = [(d, list(csv.DictReader((d / "history.csv").open()))) for d in run_dirs
-                 if (d / "history.csv").exists()]
-    histories = [(d, rows) for d, rows in histories if rows]
-    if not histories:
-        return None
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(9, 5) if len(histories) > 1 else (6, 4))
-    for run_dir, rows in histories:
-        epochs = [int(r["epoch"]) + 1 for r in rows]
-        line, = ax.plot(epochs, [float(r["val_loss"]) for r in rows], marker="o", label=run_dir.name)
-        ax.plot(epochs, [float(r["loss"]) for r in rows], ls="--", color=line.get_color(), alpha=0.6)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (validation solid, training dashed)")
-    ax.set_yscale("log")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
-
-
 def train_one(args, strategy=None) -> dict:
     """Train one configuration; returns its config dict (with results)."""
     import keras
-    import tensorflow as tf
 
     import model as model_lib
     import pipeline
+    import runs
     from cache import WindowStore, resolve_caches
 
     run_dir = Path(args.run_dir) if args.run_dir else args.runs_root / run_name(args)
-    if model_lib.is_complete_run(run_dir) and not args.force:
+    if is_complete_run(run_dir) and not args.force:
         print(f"train: {run_dir} is complete; skipped (--force retrains it)")
         return json.loads((run_dir / "config.json").read_text())
     resume_file = run_dir / "resume.keras"
@@ -223,8 +130,10 @@ def train_one(args, strategy=None) -> dict:
 
     train_store = WindowStore(resolve_caches(args.data, "train"))
     valid_store = WindowStore(resolve_caches(args.data, "valid"))
-    cfg = pipeline.PipelineConfig(args.norm, args.scaler, args.target, args.batch_size, args.seed, args.augment,
-                                  args.mix, args.splice_across_songs, args.drop_silent_vocals)
+    cfg = pipeline.PipelineConfig(norm=args.norm, scaler=args.scaler, target=args.target,
+                                  batch_size=args.batch_size, seed=args.seed, augment=args.augment, mix=args.mix,
+                                  splice_across_songs=args.splice_across_songs,
+                                  drop_silent_vocals=args.drop_silent_vocals)
     n_examples = pipeline.epoch_size(train_store, cfg)
     steps = max(1, -(-n_examples // args.batch_size))
     if args.steps_per_epoch:
@@ -242,9 +151,8 @@ def train_one(args, strategy=None) -> dict:
                  "params": train_store.params[0], "train_windows": len(train_store),
                  "valid_windows": len(valid_store), "train_songs": train_store.n_songs,
                  "valid_songs": valid_store.n_songs, "examples_per_epoch": n_examples, "steps_per_epoch": steps},
-        "hardware": {"precision": precision, "jit": jit, "distribute": args.distribute, **device_info()},
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},
-        "git_commit": git_commit(), "seed": args.seed,
+        "hardware": {"precision": precision, "jit": jit, "distribute": args.distribute, **runs.device_info()},
+        "versions": runs.versions(), "git_commit": runs.git_commit(), "seed": args.seed,
     })
     config.setdefault("started", time.strftime("%Y-%m-%d %H:%M:%S"))
     write_json(run_dir / "config.json", config)
@@ -321,12 +229,13 @@ def train_one(args, strategy=None) -> dict:
 
 
 def mixture_baseline(valid_ds, loss: str, target: str) -> float:
-    """Validation loss of the trivial estimate: the (normalized) mixture itself, or an all-ones mask."""
+    """Validation loss of the trivial estimate that leaves the mixture as it is (targets.trivial_output)."""
     import numpy as np
+
+    import targets
     total, count = 0.0, 0
     for x, y in valid_ds:
-        estimate = np.ones_like(y) if target == "mask" else x.numpy()
-        err = estimate - y.numpy()
+        err = targets.trivial_output(x.numpy(), target) - y.numpy()
         total += float(np.sum(np.abs(err) if loss == "mae" else err ** 2))
         count += err.size
     return total / max(count, 1)
@@ -346,9 +255,8 @@ def main(argv=None) -> None:
         raise SystemExit("train: --grid names its runs itself; use --runs-root and --tag instead of --run-dir")
     summary = []
     for norm, scaler, loss in GRID:
-        run_args = argparse.Namespace(**{**vars(args), "norm": norm, "scaler": scaler, "loss": loss,
-                                         "resume": args.resume or (args.runs_root / run_name(argparse.Namespace(
-                                             norm=norm, scaler=scaler, loss=loss, tag=args.tag)) / "resume.keras").exists()})
+        run_args = argparse.Namespace(**{**vars(args), "norm": norm, "scaler": scaler, "loss": loss})
+        run_args.resume = args.resume or (args.runs_root / run_name(run_args) / "resume.keras").exists()
         keras.backend.clear_session()
         keras.utils.set_random_seed(args.seed)
         config = train_one(run_args)

@@ -2,7 +2,7 @@
 
     python bench/band.py --run results/runs/frequency-minmax-mae-cpu16
 
-For each MUSDB18 test stem file: separate the mixture with separate.py's SongSeparator (--band
+For each MUSDB18 test stem file: separate the mixture with separation.SongSeparator (--band
 full and each --mask-extension), then score vocals and accompaniment with museval (BSSEval v4,
 1 s windows) against the true stereo 44.1 kHz stems (accompaniment = drums + bass + other).
 --band paper is scored after upsampling its 11025 Hz mono output to 44.1 kHz stereo. Median over
@@ -43,10 +43,9 @@ def main() -> None:
     from tqdm import tqdm
 
     import audio
-    from data_prep import parallel_map
-    from separate import AudioSource, SongSeparator
-    from separation import Separator
-    separator = Separator.from_run(args.run)
+    from parallel import parallel_map
+    from separation import AudioSource, SongSeparator, WindowModel
+    separator = WindowModel.from_run(args.run)
     files = sorted(args.musdb_test.glob("*.stem.mp4"))
     tasks = {rule: [] for rule in RULES}
     with tempfile.TemporaryDirectory() as tmp:

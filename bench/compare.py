@@ -34,17 +34,16 @@ SPLEETER_SR = 44100
 
 # ---------------------------------------------------------------- workers (one process per system)
 def separate_ours(songs: list[Path], out: Path, run_dir: str | None, band: str) -> list[float]:
-    """Separate with separate.py's code; returns seconds per song (decode to written files)."""
-    import separate
+    """Separate with separate.py's code (separation.Separator); returns seconds per song (decode to
+    written files)."""
     from separation import Separator
-    run_dir = run_dir or separate.default_run()
-    song_separator = separate.SongSeparator(Separator.from_run(run_dir), band, 20, 1, "average")
+    separator = Separator.from_run(run_dir, band=band)
     # one untimed song first: graph tracing is a one-time start-up cost, like the model load
-    separate.separate_file(songs[0], song_separator, out, "{filename}/{instrument}.{codec}", "wav")
+    separator.separate_to_file(songs[0], out)
     seconds = []
     for song in songs:
         t0 = time.perf_counter()
-        separate.separate_file(song, song_separator, out, "{filename}/{instrument}.{codec}", "wav")
+        separator.separate_to_file(song, out)
         seconds.append(time.perf_counter() - t0)
     return seconds
 
@@ -139,11 +138,11 @@ def load_estimate(path: Path, length: int):
 
 
 def score_system(store, folder: Path, jobs: int) -> dict:
-    import evaluate
+    import scoring
     import numpy as np
     waves = [load_estimate(folder / Path(p).stem / "vocals.wav", int(n))
              for p, n in zip(store.songs["path"], store.songs["length"])]
-    return evaluate.score(store, np.zeros((0,)), waves, "museval", jobs, folder.name)["aggregate"]
+    return scoring.score(store, np.zeros((0,)), waves, "museval", jobs, folder.name)["aggregate"]
 
 
 SYSTEM_LABEL = {"ours": "ours (shipped model, separate.py --band full)",
@@ -168,16 +167,16 @@ def main() -> None:
     if args.worker:
         return worker(args)
 
-    import evaluate
-    import separate
-    store = evaluate.test_store([args.test_data])
+    import scoring
+    import runs
+    store = scoring.test_store([args.test_data])
     songs = [str(Path(s)) for s in store.songs["path"]]
     missing = [s for s in songs if not Path(s).exists()]
     if missing:
         raise SystemExit(f"compare: {missing[0]} (and {len(missing) - 1} more) not found: the cache's original "
                          "files must be where data_prep.py read them")
     audio_seconds = float(sum(store.songs["length"])) / 11025
-    run_dir = args.run or str(separate.default_run())
+    run_dir = args.run or str(runs.default_run())
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "songs.json").write_text(json.dumps(songs))
@@ -190,8 +189,8 @@ def main() -> None:
             seconds = json.loads((folder / "seconds.json").read_text())
             rows[system] = {"scores": score_system(store, folder, args.jobs), "seconds": sum(seconds),
                             "realtime_factor": audio_seconds / sum(seconds)}
-    baselines = evaluate.evaluate_baselines(store, ["museval"], args.jobs, ROOT / "results" / "baselines")
-    for kind in evaluate.BASELINES:
+    baselines = scoring.evaluate_baselines(store, ["museval"], args.jobs, ROOT / "results" / "baselines")
+    for kind in scoring.BASELINES:
         rows[kind] = {"scores": baselines[(kind, "museval")]["aggregate"]}
 
     metrics = [(src, m) for src in ("vocals", "accompaniment") for m in ("SDR", "SIR", "SAR")]

@@ -43,6 +43,7 @@ def test_istft_keeps_nfft_1024():
 
 @pytest.mark.parametrize("n_fft,hop,length", [(1024, 256, 75008), (4096, 1024, 30003), (4096, 1115, 12345),
                                                (2048, 512, 3000)])
+@pytest.mark.slow
 def test_stft_matches_librosa(n_fft, hop, length):
     """audio.spectrogram / waveform replace librosa.stft / istft (import time): same numbers."""
     import librosa

@@ -6,6 +6,7 @@ import pytest
 import soundfile as sf
 
 import audio
+import cache
 import data_prep
 from cache import WindowStore
 from conftest import SHARED_DATA, needs_shared_data, write_tiny_musdb
@@ -19,7 +20,7 @@ def _names(path):
 def test_cache_layout(tiny_cache):
     with h5py.File(tiny_cache / "train.h5", "r") as f:
         n = f["mix_mag"].shape[0]
-        for name in data_prep.WINDOW_ARRAYS:
+        for name in cache.WINDOW_ARRAYS:
             assert f[name].shape == (n, 512, 128, 1) and f[name].dtype == np.float32
         for name in ("song_id", "window_index", "valid_frames", "vocal_abs_sum"):
             assert f[name].shape == (n,)
@@ -190,6 +191,7 @@ def test_missing_ffmpeg_is_one_line(monkeypatch):
 
 
 # ---------------------------------------------------------------- real data (skips without ../shared/data)
+@pytest.mark.slow
 @needs_shared_data("musdb18-7")
 def test_real_musdb_stems(tmp_path):
     root = tmp_path / "musdb"
@@ -206,6 +208,7 @@ def test_real_musdb_stems(tmp_path):
     assert 0 < residual < 0.05
 
 
+@pytest.mark.slow
 @needs_shared_data("mir-1k")
 def test_real_mir1k(tmp_path):
     root = tmp_path / "Wavfile"

@@ -5,6 +5,7 @@ import pytest
 
 import audio
 import evaluate
+import scoring
 import train
 from cache import WindowStore, resolve_caches
 
@@ -18,7 +19,7 @@ def _signals(rng, n=audio.SAMPLE_RATE * 4):
 
 def test_perfect_estimate_scores_very_high(rng):
     vocal, acc = _signals(rng)
-    scores = evaluate.museval_song(vocal, acc, vocal.copy(), acc.copy())
+    scores = scoring.museval_song(vocal, acc, vocal.copy(), acc.copy())
     assert scores["vocals"]["SDR"] > 60 and scores["accompaniment"]["SDR"] > 60
     assert scores["vocals"]["SI-SDR"] > 60
 
@@ -26,7 +27,7 @@ def test_perfect_estimate_scores_very_high(rng):
 def test_mixture_estimate_sits_near_input_snr(rng):
     vocal, acc = _signals(rng)
     mix = vocal + acc
-    scores = evaluate.museval_song(vocal, acc, mix, mix)
+    scores = scoring.museval_song(vocal, acc, mix, mix)
     input_snr = 10 * np.log10(np.sum(vocal ** 2) / np.sum(acc ** 2))
     assert abs(scores["vocals"]["SDR"] - input_snr) < 1.5
     assert scores["vocals"]["SDR"] < 10
@@ -36,11 +37,11 @@ def test_silent_frames_are_nan_not_a_crash(rng):
     vocal, acc = _signals(rng)
     vocal[: audio.SAMPLE_RATE * 2] = 0                 # first two 1 s frames silent
     estimate = vocal + 0.01 * acc
-    scores = evaluate.museval_song(vocal, acc, estimate, acc + vocal - estimate)
+    scores = scoring.museval_song(vocal, acc, estimate, acc + vocal - estimate)
     assert scores["vocals"]["frames"] == 2 and np.isfinite(scores["vocals"]["SDR"])
-    silent = evaluate.museval_song(np.zeros_like(vocal), acc, np.zeros_like(vocal), acc)
+    silent = scoring.museval_song(np.zeros_like(vocal), acc, np.zeros_like(vocal), acc)
     assert silent["vocals"]["SDR"] is None and silent["vocals"]["SI-SDR"] is None
-    agg = evaluate.aggregate_museval([{"name": "a", **scores}, {"name": "b", **silent}])
+    agg = scoring.aggregate_museval([{"name": "a", **scores}, {"name": "b", **silent}])
     assert agg["vocals_SDR_median"] == pytest.approx(scores["vocals"]["SDR"])
 
 
@@ -48,11 +49,11 @@ def test_mismatches_are_rejected_clearly(rng):
     vocal, acc = _signals(rng)
     stereo = np.stack([vocal, vocal], axis=1)
     with pytest.raises(ValueError, match="channel"):
-        evaluate.museval_song(vocal, acc, stereo, acc)
+        scoring.museval_song(vocal, acc, stereo, acc)
     with pytest.raises(ValueError, match="samples but the reference has"):
-        evaluate.museval_song(vocal, acc, vocal[:-100], acc)
+        scoring.museval_song(vocal, acc, vocal[:-100], acc)
     with pytest.raises(ValueError, match="channel"):
-        evaluate.si_sdr(vocal, stereo)
+        scoring.si_sdr(vocal, stereo)
 
 
 def _windows(n, rng, silent=()):
@@ -65,7 +66,7 @@ def _windows(n, rng, silent=()):
 def test_paper_grouping_uses_full_windows_in_groups_of_five(rng):
     valid = np.array([128] * 6 + [40] + [128] * 6 + [17])     # 12 full windows, 2 partial
     mag, phase = _windows(len(valid), rng), rng.uniform(-np.pi, np.pi, (len(valid), 512, 128, 1))
-    groups = list(evaluate.paper_groups(mag, mag, phase, valid))
+    groups = list(scoring.paper_groups(mag, mag, phase, valid))
     assert len(groups) == 2                                   # 12 // 5; the remainder is dropped
     est, ref = groups[1]
     assert est.shape == (5, audio.WINDOW_SAMPLES)
@@ -76,13 +77,13 @@ def test_paper_grouping_uses_full_windows_in_groups_of_five(rng):
 
 def test_paper_group_scoring_and_dropping(rng):
     segments = rng.standard_normal((5, 8000)) * 0.3
-    good = evaluate.paper_group_score((segments + 0.01 * rng.standard_normal(segments.shape), segments))
+    good = scoring.paper_group_score((segments + 0.01 * rng.standard_normal(segments.shape), segments))
     assert len(good["SDR"]) == 5 and min(good["SDR"]) > 20 and min(good["SIR"]) > 10
-    quiet = evaluate.paper_group_score((segments, segments * 1e-6))
+    quiet = scoring.paper_group_score((segments, segments * 1e-6))
     assert quiet == {"dropped": "near-silent reference"}
     one_silent = segments.copy()
     one_silent[2] = 0
-    assert "all-zero" in evaluate.paper_group_score((segments, one_silent))["dropped"]
+    assert "all-zero" in scoring.paper_group_score((segments, one_silent))["dropped"]
 
 
 class _Identity:
@@ -93,12 +94,12 @@ class _Identity:
 
 def test_separator_path_matches_mixture_baseline(tiny_cache):
     store = WindowStore(resolve_caches([tiny_cache], "test"))
-    ours = evaluate.estimates(store, _Identity())
-    base = evaluate.estimates(store, "mixture")
+    ours = scoring.estimates(store, _Identity())
+    base = scoring.estimates(store, "mixture")
     np.testing.assert_array_equal(ours[0], base[0])
-    a = evaluate.score(store, *ours, "museval", 1)
-    b = evaluate.score(store, *base, "museval", 1)
-    assert evaluate.headline(a) == evaluate.headline(b)
+    a = scoring.score(store, *ours, "museval", 1)
+    b = scoring.score(store, *base, "museval", 1)
+    assert scoring.headline(a) == scoring.headline(b)
     # the mixture reconstructed from its windows is the stored mixture: accompaniment estimate ~ 0
     mix = store.read_wave("mix_wave", 0)
     assert np.max(np.abs(ours[1][0] - mix)) < 1e-4
@@ -106,11 +107,12 @@ def test_separator_path_matches_mixture_baseline(tiny_cache):
 
 def test_oracle_masks_beat_the_mixture(tiny_cache):
     store = WindowStore(resolve_caches([tiny_cache], "test"))
-    sdr = {k: evaluate.headline(evaluate.score(store, *evaluate.estimates(store, k), "museval", 1))["SDR"]
-           for k in evaluate.BASELINES}
+    sdr = {k: scoring.headline(scoring.score(store, *scoring.estimates(store, k), "museval", 1))["SDR"]
+           for k in scoring.BASELINES}
     assert sdr["irm1"] > sdr["mixture"] + 5 and sdr["irm2"] > sdr["mixture"] + 5
 
 
+@pytest.mark.slow
 def test_evaluate_all_writes_tables_and_figures(tiny_cache, tmp_path):
     runs = tmp_path / "runs"
     train.main(["--data", str(tiny_cache), "--runs-root", str(runs), "--base-filters", "2", "--batch-size", "4",
@@ -130,12 +132,12 @@ def test_evaluate_all_writes_tables_and_figures(tiny_cache, tmp_path):
     assert list((runs / "frequency-minmax-mae" / "estimates").glob("*.h5"))
     # re-scoring uses the cached estimates: no model is loaded
     import separation
-    original = separation.Separator.from_run
-    separation.Separator.from_run = None
+    original = separation.WindowModel.from_run
+    separation.WindowModel.from_run = None
     try:
         evaluate.main(["--run", str(runs / "frequency-minmax-mae"), "--jobs", "1"])
     finally:
-        separation.Separator.from_run = original
+        separation.WindowModel.from_run = original
 
 
 def test_evaluate_without_runs_says_what_to_do(tmp_path):

@@ -1,6 +1,5 @@
 """The shipped model in pretrained/: complete, small, loadable, the default, and it separates."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,8 @@ pytestmark = pytest.mark.skipif(not (PRETRAINED / "config.json").exists(), reaso
 
 
 def test_shipped_model_is_complete_small_and_documented():
-    import model as model_lib
-    assert model_lib.is_complete_run(PRETRAINED)
+    import runs
+    assert runs.is_complete_run(PRETRAINED)
     import h5py
     with h5py.File(PRETRAINED / "best.weights.h5", "r") as f:
         assert "optimizer" not in f, "ship the model's weights only (load_run + save_weights), not Adam's state"
@@ -28,22 +27,22 @@ def test_shipped_model_is_complete_small_and_documented():
 
 
 def test_separate_and_app_use_it_by_default():
-    import separate
-    assert separate.default_run() == PRETRAINED
+    import runs
+    assert runs.default_run() == PRETRAINED
 
 
+@pytest.mark.slow
 @needs_shared_data("musdb18-7")
 def test_shipped_model_separates_real_songs():
     """On 3 MUSDB18-7 test songs the vocal estimate beats the mixture-as-estimate by a wide margin."""
-    import evaluate
-    from separate import SongSeparator
-    from separation import Separator
-    song_separator = SongSeparator(Separator.from_run(PRETRAINED), band="paper")
+    import scoring
+    from separation import SongSeparator, WindowModel
+    song_separator = SongSeparator(WindowModel.from_run(PRETRAINED), band="paper")
     songs = sorted((SHARED_DATA / "musdb18-7" / "test").glob("*.stem.mp4"))[:3]
     gains = []
     for song in songs:
         (mix, vocals), _, _ = audio.decode_mixdowns(song, [[0], [4]])
         estimate = song_separator.separate_chunk(mix[:, None], audio.SAMPLE_RATE)[:, 0]
         assert len(estimate) == len(mix) and np.all(np.isfinite(estimate))
-        gains.append(evaluate.si_sdr(vocals, estimate) - evaluate.si_sdr(vocals, mix))
+        gains.append(scoring.si_sdr(vocals, estimate) - scoring.si_sdr(vocals, mix))
     assert np.median(gains) > 5.0, f"SI-SDR gain over the mixture per song: {gains}"

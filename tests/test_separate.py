@@ -5,9 +5,10 @@ import pytest
 import soundfile as sf
 
 import audio
+import runs
 import separate
 import train
-from separation import Separator
+from separation import AudioSource, SongSeparator, WindowModel
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +51,11 @@ def test_odd_rates_and_channel_counts(tiny_run, tmp_path, rng, sr, channels):
 
 def test_chunked_matches_whole_file(tiny_run, tmp_path, rng):
     song = _song(tmp_path / "long.wav", 14.0, 44100, 2, rng)
-    separator = Separator.from_run(tiny_run)
+    separator = WindowModel.from_run(tiny_run)
 
     def run(chunk_windows, band):
         blocks = []
-        separate.SongSeparator(separator, band, chunk_windows).run(separate.AudioSource(song),
-                                                                   lambda v, a: blocks.append(v))
+        SongSeparator(separator, band, chunk_windows).run(AudioSource(song), lambda v, a: blocks.append(v))
         return np.concatenate(blocks)
 
     for band in ("full", "paper"):
@@ -118,6 +118,6 @@ def test_unwritable_output_and_missing_weights(tiny_run, tmp_path, rng, capsys):
 
 
 def test_no_model_says_how_to_train_one(tmp_path, monkeypatch, rng):
-    monkeypatch.setattr(separate, "default_run", lambda: None)
+    monkeypatch.setattr(runs, "default_run", lambda: None)
     with pytest.raises(SystemExit, match="python data_prep.py && python train.py"):
         separate.main([str(_song(tmp_path / "x.wav", 1.0, 8000, 1, rng))])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import model as model_lib
+import runs
 import train
 from conftest import ROOT
 
@@ -54,30 +55,31 @@ def test_loss_goes_down(trained_run):
 def test_weights_reload_to_identical_predictions(trained_run, rng):
     import keras
     x = rng.random((2, 512, 128, 1)).astype(np.float32)
-    net, config = model_lib.load_run(trained_run, weights="last")
+    net, config = runs.load_run(trained_run, weights="last")
     full = keras.models.load_model(trained_run / "resume.keras")
     np.testing.assert_array_equal(net(x, training=False).numpy(), full(x, training=False).numpy())
-    best, _ = model_lib.load_run(trained_run)
+    best, _ = runs.load_run(trained_run)
     assert best(x).shape == (2, 512, 128, 1) and config["args"]["base_filters"] == 4
 
 
 def test_load_run_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="config.json"):
-        model_lib.load_run(tmp_path)
+        runs.load_run(tmp_path)
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match="best.weights.h5"):
-        model_lib.load_run(tmp_path)
+        runs.load_run(tmp_path)
 
 
+@pytest.mark.slow
 def test_interrupt_then_resume(tiny_cache, tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
-    real = train.EpochState.on_epoch_end
+    real = runs.EpochState.on_epoch_end
 
     def ctrl_c_after_first_epoch(self, net, epoch, logs):
         real(self, net, epoch, logs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train.EpochState, "on_epoch_end", ctrl_c_after_first_epoch)
+    monkeypatch.setattr(runs.EpochState, "on_epoch_end", ctrl_c_after_first_epoch)
     with pytest.raises(SystemExit) as exit_info:
         _train(tiny_cache, run_dir, "--epochs", "3")
     assert exit_info.value.code == 130
@@ -85,21 +87,22 @@ def test_interrupt_then_resume(tiny_cache, tmp_path, monkeypatch):
     assert config["status"] == "interrupted" and config["state"]["completed_epochs"] == 1
     with pytest.raises(SystemExit, match="--resume"):          # refuses to silently restart
         _train(tiny_cache, run_dir, "--epochs", "3")
-    monkeypatch.setattr(train.EpochState, "on_epoch_end", real)
+    monkeypatch.setattr(runs.EpochState, "on_epoch_end", real)
     config = _train(tiny_cache, run_dir, "--epochs", "3", "--resume")
     assert config["status"] == "complete" and config["results"]["completed_epochs"] == 3
     assert [int(row["epoch"]) for row in _history(run_dir)] == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_grid_names_and_skips(tiny_cache, tmp_path, monkeypatch, capsys):
     seen = []
     real = train.train_one
 
     def record(args, strategy=None):
-        seen.append(train.run_name(args))
+        seen.append(runs.run_name(args))
         if len(seen) == 1:
             return real(args)
-        return {"name": train.run_name(args), "results": {"best_val_loss": 1.0}}
+        return {"name": runs.run_name(args), "results": {"best_val_loss": 1.0}}
 
     monkeypatch.setattr(train, "train_one", record)
     grid = ["--grid", "--data", str(tiny_cache), "--runs-root", str(tmp_path), "--epochs", "1", *TINY]
@@ -184,6 +187,7 @@ def test_load_released_legacy_weights(tmp_path, rng):
         model_lib.load_released_weights(tmp_path / "released.hdf5", model_lib.build_unet(4, "jansson"))
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tiny_cache, tmp_path):
     script = f"""
 import sys, json

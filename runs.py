@@ -1,0 +1,218 @@
+"""The run directory: finding, validating, loading and writing what train.py leaves behind.
+
+A run folder holds config.json (arguments, data fingerprints, versions, git commit, hardware,
+state and results), best.weights.h5 / last.weights.h5, resume.keras, history.csv and
+training_curves.png. Every other module reads a run through this one: the arguments that
+rebuild and use its model come back as a `RunSettings` with named fields, never as loose
+config["args"][...] strings.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+RUNS_ROOT = ROOT / "results" / "runs"
+PRETRAINED = ROOT / "pretrained"
+
+
+class RunError(FileNotFoundError):
+    """A run folder that cannot be used (most often a file of it is missing); the message names it
+    and says what to do."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The arguments of a run that decide how its model is built, fed and scored."""
+    norm: str
+    scaler: str
+    loss: str
+    arch: str
+    target: str
+    base_filters: int
+    data: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(cls, config: dict, where: str | Path = "config.json") -> "RunSettings":
+        args = config.get("args", {})
+        fields = [f for f in cls.__dataclass_fields__ if f != "data"]
+        missing = [f for f in fields if f not in args]
+        if missing:
+            raise RunError(f"{where}: config.json lacks {', '.join(missing)}; is it a run written by train.py?")
+        return cls(**{f: args[f] for f in fields}, data=tuple(args.get("data", ())))
+
+    @property
+    def model_label(self) -> str:
+        return f"{self.arch}-{self.base_filters} {self.target}"
+
+
+def run_name(args) -> str:
+    """Default folder name of a run: <norm>-<scaler>-<loss>[-<tag>] (args: any object with those fields)."""
+    return "-".join([args.norm, args.scaler, args.loss] + ([args.tag] if getattr(args, "tag", "") else []))
+
+
+def read_config(run_dir: str | Path) -> dict:
+    """A run's config.json as a dict; RunError when it is missing or unreadable."""
+    path = Path(run_dir) / "config.json"
+    if not Path(run_dir).is_dir():
+        raise RunError(f"{run_dir}: no such run directory")
+    if not path.exists():
+        raise RunError(f"{run_dir}: no config.json; is this a run directory written by train.py?")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path}: unreadable ({exc}); retrain the run or restore the file") from None
+
+
+def settings(run_dir: str | Path) -> RunSettings:
+    return RunSettings.from_config(read_config(run_dir), Path(run_dir) / "config.json")
+
+
+def is_complete_run(run_dir: str | Path) -> bool:
+    """True for a run folder whose training finished (config.json says so and best weights exist)."""
+    run_dir = Path(run_dir)
+    try:
+        complete = read_config(run_dir).get("status") == "complete"
+    except RunError:
+        return False
+    return complete and (run_dir / "best.weights.h5").exists()
+
+
+def complete_runs(runs_root: str | Path) -> list[Path]:
+    """The complete runs under a folder, sorted by name."""
+    return sorted(d for d in Path(runs_root).glob("*") if is_complete_run(d))
+
+
+def default_run() -> Path | None:
+    """The shipped model (pretrained/), else the newest complete run under results/runs."""
+    if (PRETRAINED / "config.json").exists():
+        return PRETRAINED
+    runs = complete_runs(RUNS_ROOT)
+    return max(runs, key=lambda d: (d / "best.weights.h5").stat().st_mtime) if runs else None
+
+
+def load_run(run_dir: str | Path, weights: str = "best"):
+    """Rebuild a trained model from its run directory.
+
+    Args:
+        run_dir: a folder written by train.py (config.json + *.weights.h5).
+        weights: "best" or "last".
+    Returns:
+        (model, config) where config is the run's config.json as a dict.
+    """
+    import model as model_lib
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    weights_path = run_dir / f"{weights}.weights.h5"
+    if not weights_path.exists():
+        raise RunError(f"{run_dir}: no {weights_path.name}; train it (python train.py ...) or "
+                       f"finish it with --resume")
+    s = RunSettings.from_config(config, run_dir / "config.json")
+    net = model_lib.build_unet(s.base_filters, s.arch, s.target)
+    try:
+        net.load_weights(weights_path)
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{weights_path}: cannot be loaded into the model config.json describes "
+                       f"({str(exc).splitlines()[0][:120]}); retrain the run") from None
+    return net, config
+
+
+# ---------------------------------------------------------------- writing
+def write_json(path: Path, data: dict) -> None:
+    """Write JSON atomically: a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def device_info() -> dict:
+    """GPUs TensorFlow sees, and the CPU (model, cores, ISA flags, oneDNN state)."""
+    import tensorflow as tf
+
+    import hardware
+    names = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            names.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
+        except (ValueError, RuntimeError):
+            names.append(gpu.name)
+    cpu = hardware.cpu_info()
+    return {"gpus": names, "cpu": cpu["model"], "cores": cpu["cores"], "cpu_flags": cpu["flags"],
+            "onednn": hardware.onednn_state()}
+
+
+def versions() -> dict:
+    import keras
+    import tensorflow as tf
+    return {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]}
+
+
+class EpochState:
+    """Keras callback: after each epoch, save last.weights.h5, resume.keras and the config."""
+
+    def __init__(self, run_dir: Path, config: dict):
+        import keras
+
+        outer = self
+
+        class _Callback(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                outer.on_epoch_end(self.model, epoch, logs or {})
+
+        self.callback = _Callback()
+        self.run_dir, self.config = run_dir, config
+
+    def on_epoch_end(self, model, epoch: int, logs: dict) -> None:
+        model.save_weights(self.run_dir / "last.weights.h5")
+        tmp = self.run_dir / "resume.partial.keras"
+        model.save(tmp)                     # model + optimizer state, renamed only when complete
+        os.replace(tmp, self.run_dir / "resume.keras")
+        state = self.config.setdefault("state", {})
+        state["completed_epochs"] = epoch + 1
+        val = logs.get("val_loss")
+        if val is not None and (state.get("best_val_loss") is None or val < state["best_val_loss"]):
+            state["best_val_loss"], state["best_epoch"] = float(val), epoch + 1
+        write_json(self.run_dir / "config.json", self.config)
+
+
+def plot_curves(run_dirs: list[Path], path: Path, title: str = "") -> Path | None:
+    """Validation (solid) and training (dashed) loss per epoch of one or more runs, from history.csv."""
+    import csv
+    histories = [(d, list(csv.DictReader((d / "history.csv").open()))) for d in run_dirs
+                 if (d / "history.csv").exists()]
+    histories = [(d, rows) for d, rows in histories if rows]
+    if not histories:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(9, 5) if len(histories) > 1 else (6, 4))
+    for run_dir, rows in histories:
+        epochs = [int(r["epoch"]) + 1 for r in rows]
+        line, = ax.plot(epochs, [float(r["val_loss"]) for r in rows], marker="o", label=run_dir.name)
+        ax.plot(epochs, [float(r["loss"]) for r in rows], ls="--", color=line.get_color(), alpha=0.6)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (validation solid, training dashed)")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
