@@ -16,7 +16,6 @@ import asyncio
 import re
 import shutil
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -32,6 +31,7 @@ from separation import STEMS
 MAX_MB = 50
 MAX_MINUTES = 12.0
 KEEP_MINUTES = 30.0
+MULTIPART_SLACK = 64 * 1024     # form boundaries and part headers around the file itself
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 UPLOAD_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".aiff", ".aif", ".opus", ".webm", ".mp4"}
 
@@ -84,7 +84,8 @@ function poll(id) {
   fetch("api/jobs/" + id).then(r => r.json()).then(job => {
     if (job.status === "error") { fail(job.error); return; }
     $("stage").textContent = job.status === "queued" ? "Waiting for the separator…" :
-      job.status === "done" ? "Done." : "Separating… " + Math.round(100 * job.progress) + "%";
+      job.status === "done" ? (job.warning ? "Done. Note: " + job.warning : "Done.") :
+      "Separating… " + Math.round(100 * job.progress) + "%";
     $("bar").value = job.progress;
     if (job.status !== "done") { setTimeout(() => poll(id), 400); return; }
     for (const stem of ["vocals", "accompaniment"]) {
@@ -106,6 +107,7 @@ class Job:
     status: str = "queued"
     progress: float = 0.0
     error: str = ""
+    warning: str = ""
     created: float = field(default_factory=time.time)
 
 
@@ -160,12 +162,15 @@ class Service:
         """Runs on the worker thread."""
         job.status = "separating"
         try:
-            self.separator.separate_to_file(upload, job.folder, "{instrument}.{codec}", "wav",
-                                            on_progress=lambda fraction: setattr(job, "progress", min(0.99, fraction)))
+            self.separator.separate_to_file(upload, job.folder, "{instrument}.{codec}", "wav", scratch=job.folder,
+                                            on_progress=lambda fraction: setattr(job, "progress", min(0.99, fraction)),
+                                            on_warning=lambda text: setattr(job, "warning", text))
             self.spectrogram(job)
             job.progress, job.status = 1.0, "done"
-        except Exception as exc:          # the page shows it; the server keeps going
-            job.status, job.error = "error", f"Separation failed: {exc}"
+        except audio.AudioError as exc:    # the page shows it; the server keeps going
+            job.status, job.error = "error", f"Separation failed: {str(exc).replace(str(upload), job.name)}"
+        except Exception as exc:
+            job.status, job.error = "error", f"Separation failed: unexpected {type(exc).__name__}; try another file"
         finally:
             upload.unlink(missing_ok=True)
 
@@ -201,9 +206,92 @@ class Service:
         shutil.rmtree(self.work_dir, ignore_errors=True)
 
 
+class UploadReceiver:
+    """Streams a multipart body: the 'file' part goes straight into a new job's folder, counted
+    against the size limit; other fields are ignored. Nothing is spooled elsewhere.
+
+    Args:
+        service: the Service (size limit, job folders).
+        boundary: the multipart boundary from the Content-Type header.
+    """
+
+    def __init__(self, service: "Service", boundary: bytes):
+        from python_multipart import MultipartParser
+        from python_multipart.multipart import parse_options_header
+        self.service, self.parse_options = service, parse_options_header
+        self.job, self.path, self.file = None, None, None
+        self.received, self.file_bytes, self.too_large = 0, 0, False
+        self._field, self._value, self._headers, self._in_file = b"", b"", {}, False
+        self.parser = MultipartParser(boundary, {
+            "on_part_begin": self._part_begin, "on_header_field": self._field_data,
+            "on_header_value": self._value_data, "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished, "on_part_data": self._part_data,
+            "on_part_end": self._part_end})
+
+    def feed(self, chunk: bytes) -> bool:
+        """Parse the next piece of the body; False once the limit is passed (stop reading)."""
+        self.received += len(chunk)
+        if self.received > self.service.max_bytes + MULTIPART_SLACK:
+            self.too_large = True
+        if not self.too_large and chunk:
+            self.parser.write(chunk)
+        return not self.too_large
+
+    def _part_begin(self):
+        self._headers, self._in_file = {}, False
+
+    def _field_data(self, data, start, end):
+        self._field += data[start:end]
+
+    def _value_data(self, data, start, end):
+        self._value += data[start:end]
+
+    def _header_end(self):
+        self._headers[self._field.lower()] = self._value
+        self._field, self._value = b"", b""
+
+    def _headers_finished(self):
+        _, options = self.parse_options(self._headers.get(b"content-disposition", b""))
+        if options.get(b"name") == b"file" and b"filename" in options and self.job is None:
+            client_name = options[b"filename"].decode("utf-8", "replace")
+            self.job = self.service.new_job(client_name)
+            suffix = Path(client_name).suffix.lower()
+            self.path = self.job.folder / ("upload" + (suffix if suffix in UPLOAD_SUFFIXES else ".bin"))
+            self.file, self._in_file = self.path.open("wb"), True
+
+    def _part_data(self, data, start, end):
+        if self._in_file and not self.too_large:
+            self.file_bytes += end - start
+            if self.file_bytes > self.service.max_bytes:
+                self.too_large = True
+                return
+            self.file.write(data[start:end])
+
+    def _part_end(self):
+        if self._in_file:
+            self.file.close()
+            self._in_file = False
+
+    def finish(self):
+        """(job, upload path) after the whole body, or (None, None) when no file part came."""
+        self.parser.finalize()
+        self._part_end()
+        if self.job is not None and self.file_bytes == 0:
+            self.discard()
+        return self.job, self.path
+
+    def discard(self) -> None:
+        if self.file is not None and not self.file.closed:
+            self.file.close()
+        if self.job is not None:
+            self.service.drop(self.job)
+        self.job, self.path = None, None
+
+
 def create_app(service: Service):
+    from python_multipart.multipart import parse_options_header
     from starlette.applications import Starlette
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import FileResponse, HTMLResponse, JSONResponse
     from starlette.routing import Route
 
@@ -212,24 +300,29 @@ def create_app(service: Service):
                             .replace("{max_minutes}", f"{service.max_seconds / 60:g}"))
 
     async def create_job(request: Request):
-        form = await request.form(max_files=1, max_fields=4, max_part_size=service.max_bytes + 1)
-        upload = form.get("file")
-        if upload is None or not hasattr(upload, "read"):
-            return JSONResponse({"error": "No file was uploaded."}, status_code=400)
-        job = service.new_job(upload.filename or "song")
-        suffix = Path(upload.filename or "").suffix.lower()
-        path = job.folder / ("upload" + (suffix if suffix in UPLOAD_SUFFIXES else ".bin"))
-        size = 0
-        with path.open("wb") as f:
-            while chunk := await upload.read(2 ** 20):
-                size += len(chunk)
-                if size > service.max_bytes:
+        # Refuse by the declared length before reading a byte, and stop a longer (or undeclared,
+        # chunked) body at the limit: nothing larger than the limit ever reaches the disk.
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > service.max_bytes + MULTIPART_SLACK:
+            return too_large()
+        content_type, options = parse_options_header(request.headers.get("content-type", ""))
+        boundary = options.get(b"boundary")
+        if content_type != b"multipart/form-data" or not boundary:
+            return JSONResponse({"error": "Send the song as a multipart form upload (field 'file')."}, status_code=400)
+        receiver = UploadReceiver(service, boundary)
+        try:
+            async for chunk in request.stream():
+                if not receiver.feed(chunk):
                     break
-                f.write(chunk)
-        await upload.close()
-        if size > service.max_bytes:
-            service.drop(job)
-            return JSONResponse({"error": f"The file is larger than {service.max_bytes // 2 ** 20} MB."}, status_code=413)
+        except ClientDisconnect:
+            receiver.discard()
+            return JSONResponse({"error": "The upload was interrupted."}, status_code=400)
+        if receiver.too_large:
+            receiver.discard()
+            return too_large()
+        job, path = receiver.finish()
+        if job is None:
+            return JSONResponse({"error": "No file was uploaded."}, status_code=400)
         message = await asyncio.get_running_loop().run_in_executor(None, service.check_upload, path)
         if message:
             service.drop(job)
@@ -237,12 +330,15 @@ def create_app(service: Service):
         service.worker.submit(service.separate, job, path)
         return JSONResponse({"id": job.id, "name": job.name})
 
+    def too_large():
+        return JSONResponse({"error": f"The file is larger than {service.max_bytes // 2 ** 20} MB."}, status_code=413)
+
     async def job_status(request: Request):
         job = service.get(request.path_params["job_id"])
         if job is None:
             return JSONResponse({"error": "No such job (it may have expired)."}, status_code=404)
         return JSONResponse({"id": job.id, "name": job.name, "status": job.status, "progress": job.progress,
-                             "error": job.error})
+                             "error": job.error, "warning": job.warning})
 
     async def job_file(request: Request):
         job = service.get(request.path_params["job_id"])
@@ -290,7 +386,8 @@ def main(argv=None) -> None:
     if run_dir is None:
         raise SystemExit("app: no trained model found; train one: python data_prep.py && python train.py "
                          "--base-filters 16 --epochs 5")
-    work_dir = Path(tempfile.mkdtemp(prefix="vocal-separator-"))
+    import scratch
+    work_dir = scratch.scratch_dir()          # also sweeps job folders left by a killed server
     try:
         service = Service(run_dir, work_dir, args.max_mb, args.max_minutes, args.keep_minutes)
     except runs.RunError as exc:

@@ -171,9 +171,18 @@ def resolve_caches(specs: list[str | Path], split: str) -> list[Path]:
         else:
             found = [spec] if spec.exists() else []
         if not found:
-            raise FileNotFoundError(f"no {split} cache at {spec}: run `python data_prep.py --out {spec}` first")
+            partial = sorted(spec.glob(f"{split}*.h5.partial")) if spec.is_dir() else \
+                [p for p in [Path(str(spec) + ".partial")] if p.exists()]
+            if partial:
+                raise CacheError(f"{spec}: only an unfinished {partial[0].name} (data_prep.py was interrupted); "
+                                 f"rerun `python data_prep.py --out {spec if spec.is_dir() else spec.parent}`")
+            raise CacheError(f"no {split} cache at {spec}: run `python data_prep.py --out {spec}` first")
         paths += found
     return paths
+
+
+class CacheError(ValueError):
+    """A cache that is missing, unfinished or damaged; the message names it and what to run."""
 
 
 class WindowStore:
@@ -196,13 +205,18 @@ class WindowStore:
         self.song_file: list[int] = []      # which file each song lives in
         n_windows = n_songs = 0
         for path in self.paths:
-            with h5py.File(path, "r") as f:
+            try:
+                f = h5py.File(path, "r")
+            except OSError as exc:
+                raise CacheError(f"{path}: not a readable cache ({str(exc).split(' (')[0]}); it is damaged or "
+                                 "truncated: rebuild it with python data_prep.py --force") from None
+            with f:
                 if not f.attrs.get("complete", False):
-                    raise ValueError(f"{path}: incomplete cache (interrupted data_prep?); rerun data_prep.py")
+                    raise CacheError(f"{path}: incomplete cache (interrupted data_prep?); rerun data_prep.py")
                 params = json.loads(f.attrs["params"])
                 mismatch = {k: v for k, v in audio.stft_params().items() if params.get(k) != v}
                 if mismatch:
-                    raise ValueError(f"{path}: built with other STFT parameters {sorted(mismatch)}; "
+                    raise CacheError(f"{path}: built with other STFT parameters {sorted(mismatch)}; "
                                      "rebuild it with data_prep.py --force")
                 self.params.append(params)
                 self.fingerprints.append(str(f.attrs["fingerprint"]))

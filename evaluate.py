@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+import hardware
 import runs
+from cache import CacheError
 from normalize import SCALER_LABELS
 from scoring import METRICS, PROTOCOLS, estimates, evaluate_baselines, headline, score, test_store
 
@@ -51,6 +53,7 @@ def evaluate_run(run_dir: Path, test_data: list[str] | None, protocols: list[str
     from separation import WindowModel
     run_dir = Path(run_dir)
     data = test_data or list(runs.settings(run_dir).data)
+    runs.weights_file(run_dir)
     store = test_store(data)
     cache = run_dir / "estimates" / f"{store.fingerprint()}-{weights_key(run_dir)}.h5"
     separator = None if cache.exists() else WindowModel.from_run(run_dir)
@@ -226,6 +229,7 @@ def main(argv=None) -> None:
     if not args.run and not args.all:
         p.error("give --run RUN_DIR or --all")
     protocol = args.protocol or ("both" if args.all else "museval")
+    hardware.configure_tensorflow()
     protocols = list(PROTOCOLS) if protocol == "both" else [protocol]
     run_dirs = list(args.run) + (runs.complete_runs(args.runs_root) if args.all else [])
     if not run_dirs:
@@ -234,7 +238,10 @@ def main(argv=None) -> None:
     started = time.time()
     groups: dict[str, dict] = {}
     for run_dir in run_dirs:
-        scores, store = evaluate_run(run_dir, args.test_data, protocols, args.jobs)
+        try:
+            scores, store = evaluate_run(run_dir, args.test_data, protocols, args.jobs)
+        except (runs.RunError, CacheError) as exc:
+            raise SystemExit(f"evaluate: {exc}")
         config = runs.read_config(run_dir)
         group = groups.setdefault(store.fingerprint(), {"label": dataset_label(store), "runs": [], "store": store})
         group["runs"].append({"name": run_dir.name, "dir": run_dir, "config": config, "scores": scores})
@@ -250,7 +257,8 @@ def main(argv=None) -> None:
         best = max(group["runs"], key=lambda r: headline(r["scores"][protocols[0]])["SDR"] or -np.inf)
         slug = "_".join(sorted({p.parent.name for p in store.paths}))
         plot_spectrograms(best["dir"], store, args.out / f"spectrograms_{slug}.png")
-    command = "python evaluate.py --all" + (f" --test-data {' '.join(args.test_data)}" if args.test_data else "")
+    command = "python evaluate.py --all" + (f" --test-data {' '.join(args.test_data)}" if args.test_data else "") + \
+        (f" --protocol {args.protocol}" if args.protocol else "")
     tables = write_tables(list(groups.values()), args.out, command)
     plot_normalization(args.out / "normalization.png")
     runs.plot_curves(run_dirs, args.out / "training_curves.png", "all runs")

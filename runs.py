@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,14 @@ def default_run() -> Path | None:
     return max(runs, key=lambda d: (d / "best.weights.h5").stat().st_mtime) if runs else None
 
 
+def weights_file(run_dir: str | Path, weights: str = "best") -> Path:
+    """RUN/<weights>.weights.h5, or RunError saying how to make it."""
+    path = Path(run_dir) / f"{weights}.weights.h5"
+    if not path.exists():
+        raise RunError(f"{run_dir}: no {path.name}; train it (python train.py ...) or finish it with --resume")
+    return path
+
+
 def load_run(run_dir: str | Path, weights: str = "best"):
     """Rebuild a trained model from its run directory.
 
@@ -107,10 +116,7 @@ def load_run(run_dir: str | Path, weights: str = "best"):
     import model as model_lib
     run_dir = Path(run_dir)
     config = read_config(run_dir)
-    weights_path = run_dir / f"{weights}.weights.h5"
-    if not weights_path.exists():
-        raise RunError(f"{run_dir}: no {weights_path.name}; train it (python train.py ...) or "
-                       f"finish it with --resume")
+    weights_path = weights_file(run_dir, weights)
     s = RunSettings.from_config(config, run_dir / "config.json")
     net = model_lib.build_unet(s.base_filters, s.arch, s.target)
     try:
@@ -122,6 +128,53 @@ def load_run(run_dir: str | Path, weights: str = "best"):
 
 
 # ---------------------------------------------------------------- writing
+class RunLock:
+    """An exclusive lock on a run folder (flock on RUN/.lock, holding the owner's PID), so a second
+    train.py on the same folder stops with one line instead of writing beside the first.
+    The folder is made if needed, and removed again on exit if the run left nothing in it.
+
+    Args:
+        run_dir: the run folder.
+        who: the command taking it, for the message.
+    """
+
+    def __init__(self, run_dir: Path, who: str):
+        self.run_dir, self.who = Path(run_dir), who
+        self.path = self.run_dir / ".lock"
+        self.made = not self.run_dir.exists()
+        self.file = None
+
+    def __enter__(self) -> "RunLock":
+        import fcntl
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "unknown"
+            self.file.close()
+            self.file = None
+            raise SystemExit(f"{self.who}: {self.run_dir} is in use by another process (PID {holder}); wait for "
+                             f"it to finish, or choose another --tag / --run-dir")
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(str(os.getpid()))
+        self.file.flush()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.file is not None:
+            self.path.unlink(missing_ok=True)
+            self.file.close()          # closing releases the flock
+            self.file = None
+        if self.made:
+            try:
+                self.run_dir.rmdir()    # only when the run wrote nothing (an early failure)
+            except OSError:
+                pass
+
+
 def write_json(path: Path, data: dict) -> None:
     """Write JSON atomically: a reader never sees half a file."""
     tmp = path.with_name(path.name + ".tmp")
@@ -171,18 +224,24 @@ class EpochState:
         outer = self
 
         class _Callback(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                outer.epoch_started = time.time()
+
             def on_epoch_end(self, epoch, logs=None):
                 outer.on_epoch_end(self.model, epoch, logs or {})
 
         self.callback = _Callback()
         self.run_dir, self.config = run_dir, config
+        self.epoch_started = time.time()
 
     def on_epoch_end(self, model, epoch: int, logs: dict) -> None:
+        state = self.config.setdefault("state", {})
+        # Training time of completed epochs, kept per epoch so a killed run's resume still counts it.
+        state["train_seconds"] = state.get("train_seconds", 0.0) + time.time() - self.epoch_started
         model.save_weights(self.run_dir / "last.weights.h5")
         tmp = self.run_dir / "resume.partial.keras"
         model.save(tmp)                     # model + optimizer state, renamed only when complete
         os.replace(tmp, self.run_dir / "resume.keras")
-        state = self.config.setdefault("state", {})
         state["completed_epochs"] = epoch + 1
         val = logs.get("val_loss")
         if val is not None and (state.get("best_val_loss") is None or val < state["best_val_loss"]):

@@ -24,10 +24,24 @@ from pathlib import Path
 import audio
 import hardware
 import runs
-from separation import BANDS, DEFAULT_TEMPLATE, EXTENSIONS, FORMATS, Separator
+import scratch
+from separation import BACKENDS, BANDS, DEFAULT_TEMPLATE, EXTENSIONS, FORMATS, Separator
 
 
-def main(argv=None) -> None:
+def _number(kind, minimum: float, inclusive: bool):
+    """argparse type: a number of `kind` >= minimum (or > minimum), checked when arguments are parsed."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}")
+        if value < minimum or (value == minimum and not inclusive) or value != value:
+            raise argparse.ArgumentTypeError(f"{text} must be {'at least' if inclusive else 'more than'} {minimum:g}")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Separate songs into vocals and accompaniment.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("songs", nargs="+", type=Path, help="audio files (mp3, wav, flac, ogg, m4a, ...)")
@@ -38,35 +52,61 @@ def main(argv=None) -> None:
     p.add_argument("--format", choices=sorted(FORMATS), default="wav", help="output format")
     p.add_argument("--filename-format", default=DEFAULT_TEMPLATE,
                    help="output path template under --out; fields {filename}, {foldername}, {instrument}, {codec}")
-    p.add_argument("--offset", type=float, default=0.0, help="start this many seconds into each song")
-    p.add_argument("--duration", type=float, default=None, help="separate at most this many seconds")
+    p.add_argument("--offset", type=_number(float, 0, True), default=0.0, help="start this many seconds into each song")
+    p.add_argument("--duration", type=_number(float, 0, False), default=None,
+                   help="separate at most this many seconds (default: to the end)")
     p.add_argument("--band", choices=BANDS, default="full",
                    help="full: input rate and channels, model mask on each channel's STFT; paper: 11025 Hz mono")
     p.add_argument("--mask-extension", choices=EXTENSIONS, default="average",
                    help="mask above 5.5 kHz for --band full: average = each frame's mean over 2.75-5.5 kHz, "
                         "zeros = no vocals up there, top = each frame's mask at 5.5 kHz carried upward")
-    p.add_argument("--chunk-windows", type=int, default=20, help="model windows (2.97 s each) per chunk")
-    p.add_argument("--batch-size", type=int, default=8, help="model windows per forward pass")
-    args = p.parse_args(argv)
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="what runs the model: onnx (onnxruntime) or tflite (LiteRT) run the run's export without "
+                        "TensorFlow (python export.py RUN); keras needs TensorFlow; auto = the fastest available "
+                        "(onnx, then tflite, then keras)")
+    p.add_argument("--chunk-windows", type=_number(int, 1, True), default=20, help="model windows (2.97 s each) per chunk")
+    p.add_argument("--batch-size", type=_number(int, 1, True), default=8, help="model windows per forward pass")
+    return p
 
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    scratch.handle_termination()
+    try:
+        separate_all(args)
+    except KeyboardInterrupt as exc:          # Ctrl-C or SIGTERM: the unfinished stems are already removed
+        scratch.remove_scratch()
+        signal = "SIGTERM" if isinstance(exc, scratch.Terminated) else "interrupted"
+        print(f"\nseparate: stopped ({signal}); unfinished stems removed, finished ones kept in {args.out}",
+              file=sys.stderr)
+        raise SystemExit(143 if signal == "SIGTERM" else 130)
+
+
+def separate_all(args) -> None:
     # Keras imports scikit-learn (0.6-1.3 s of start-up here) only for its sklearn wrappers, which
     # separating never uses; a module set to None makes that optional import fail fast.
     sys.modules.setdefault("sklearn", None)
     hardware.configure_tensorflow()
     try:
         separator = Separator.from_run(args.run or runs.default_run(), args.band, args.mask_extension,
-                                       args.chunk_windows, args.batch_size)
+                                       args.chunk_windows, args.batch_size, args.backend)
     except runs.RunError as exc:
         raise SystemExit(f"separate: {exc}")
-    print(f"separate: model {separator.run_dir}", file=sys.stderr)
+    print(f"separate: model {separator.run_dir} ({separator.backend})", file=sys.stderr)
     started, done, failed, seconds = time.time(), 0, 0, 0.0
     for song in args.songs:
         t0 = time.time()
         try:
             paths = separator.separate_to_file(song, args.out, args.filename_format, args.format,
-                                               args.offset, args.duration, progress_bar=True)
+                                               args.offset, args.duration, progress_bar=True,
+                                               on_warning=lambda text: print(f"separate: warning: {text}", file=sys.stderr))
         except audio.AudioError as exc:
             print(f"separate: skipped {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        except Exception as exc:       # never let one file stop the batch; name it and go on
+            print(f"separate: skipped {song}: unexpected {type(exc).__name__} ({str(exc).splitlines()[0][:200] if str(exc) else 'no message'}); "
+                  "please report it with the file", file=sys.stderr)
             failed += 1
             continue
         import soundfile as sf

@@ -72,29 +72,149 @@ class WindowModel:
         window_model.config, window_model.run_dir = config, Path(run_dir)
         return window_model
 
+    backend = "keras"
+
+    def forward(self, mix: np.ndarray) -> np.ndarray:
+        return self._forward(mix).numpy()
+
     def vocal_mag(self, mix_mag: np.ndarray) -> np.ndarray:
         """Estimated vocal magnitudes for mixture windows (n, N_BINS, WINDOW_FRAMES, 1)."""
         out = np.empty_like(mix_mag, dtype=np.float32)
         for start in range(0, len(mix_mag), self.batch_size):
             mix = mix_mag[start:start + self.batch_size].astype(np.float32)
-            out[start:start + len(mix)] = self._forward(mix).numpy()
+            out[start:start + len(mix)] = self.forward(mix)
         return out
 
 
+class ExportedWindowModel(WindowModel):
+    """The same window-level graph, exported by export.py and run without TensorFlow.
+
+    backend "onnx": RUN/model.onnx through onnxruntime; "tflite": RUN/model.tflite through LiteRT.
+    The export holds the scaler, the network and the inverse, so nothing else of the run is needed
+    but its config.json (for names and provenance).
+    """
+
+    def __init__(self, path: Path, backend: str, batch_size: int = 8):
+        self.path, self.backend, self.batch_size = Path(path), backend, batch_size
+        threads = os.cpu_count() or 1
+        if backend == "onnx":
+            import onnxruntime as ort
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.log_severity_level = 3
+            # Idle pool threads spin by default, taking the CPU from the STFT work between batches
+            # (on 2 cores: the 11025 Hz STFT ran 20x slower right after a model call).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.input_name = self.session.get_inputs()[0].name
+        else:
+            from ai_edge_litert.interpreter import Interpreter
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            self.input_index = self.interpreter.get_input_details()[0]["index"]
+            self.output_index = self.interpreter.get_output_details()[0]["index"]
+            self.allocated_batch = None
+
+    def forward(self, mix: np.ndarray) -> np.ndarray:
+        if self.backend == "onnx":
+            return self.session.run(None, {self.input_name: mix})[0]
+        if self.allocated_batch != len(mix):       # the batch dimension is open: resize on change
+            self.interpreter.resize_tensor_input(self.input_index, mix.shape)
+            self.interpreter.allocate_tensors()
+            self.allocated_batch = len(mix)
+        self.interpreter.set_tensor(self.input_index, mix)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output_index).copy()
+
+
+BACKENDS = ("auto", "keras", "onnx", "tflite")
+EXPORT_FILES = {"onnx": "model.onnx", "tflite": "model.tflite"}
+EXPORT_RECORD = "export.json"          # which weights each export was made from
+
+
+def weights_digest(run_dir: Path, weights: str = "best") -> str:
+    import hashlib
+    return hashlib.sha1(runs.weights_file(run_dir, weights).read_bytes()).hexdigest()[:16]
+
+
+def current_export(run_dir: Path, backend: str) -> Path | None:
+    """RUN/model.<ext> if it exists and was exported from the run's present best weights."""
+    import json
+    path, record = Path(run_dir) / EXPORT_FILES[backend], Path(run_dir) / EXPORT_RECORD
+    if not path.exists() or not record.exists():
+        return None
+    try:
+        made_from = json.loads(record.read_text()).get(path.name, {}).get("weights_sha1")
+    except ValueError:
+        return None
+    return path if made_from == weights_digest(run_dir) else None
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def load_window_model(run_dir: str | Path, backend: str = "auto", batch_size: int = 8):
+    """The run's window model on a backend.
+
+    Args:
+        run_dir: a run folder.
+        backend: "keras" (TensorFlow), "onnx" (onnxruntime), "tflite" (LiteRT), or "auto": the
+            fastest one available, onnx > tflite > keras (bench/separate.py measures them), using an
+            export only when it was made from the run's present weights.
+    """
+    run_dir = Path(run_dir)
+    config = runs.read_config(run_dir)
+    if backend == "auto":
+        runtime = {"onnx": "onnxruntime", "tflite": "ai_edge_litert"}
+        backend = next((b for b in ("onnx", "tflite") if _importable(runtime[b]) and current_export(run_dir, b)),
+                       "keras")
+    if backend == "keras":
+        return WindowModel.from_run(run_dir, batch_size=batch_size)
+    path = current_export(run_dir, backend)
+    if path is None:
+        raise runs.RunError(f"{run_dir}: no {EXPORT_FILES[backend]} made from its present weights; export it: "
+                            f"python export.py {run_dir} --format {backend}")
+    window_model = ExportedWindowModel(path, backend, batch_size)
+    window_model.config, window_model.run_dir = config, run_dir
+    return window_model
 
 
 # ---------------------------------------------------------------- reading
+class ShortRead(Exception):
+    """A file held fewer samples than its header promised (a damaged or cut-off file)."""
+
+    def __init__(self, path: Path, promised: int, decoded: int, sr: int):
+        super().__init__(f"{path}: damaged or cut short: its header promises {promised / sr:.1f} s but only "
+                         f"{decoded / sr:.1f} s decode")
+        self.path, self.promised, self.decoded = path, promised, decoded
+
+
 class AudioSource:
     """Random access to a decoded file without holding it in RAM (the interface SongSeparator reads).
 
-    libsndfile formats are read in place; anything else is decoded once by ffmpeg to a
-    temporary float WAV file that is read in place the same way.
+    libsndfile formats are read in place; anything else (or, with decode=True, anything) is
+    decoded once by ffmpeg to a temporary float WAV in the scratch folder, read in place the
+    same way. A read that finds fewer samples than the header promised raises ShortRead.
+
+    Args:
+        path: the audio file.
+        offset, duration: the range to read, in seconds (duration None = to the end).
+        scratch: folder for the temporary decode (default: this process's scratch folder).
+        decode: decode with ffmpeg even where libsndfile could read the file.
     """
 
-    def __init__(self, path: Path, offset: float = 0.0, duration: float | None = None):
+    def __init__(self, path: Path, offset: float = 0.0, duration: float | None = None,
+                 scratch: Path | None = None, decode: bool = False):
         import soundfile as sf
-        self.path, self._tmp = audio.check_file(path), None
+        self.path, self._tmp, self._sf = audio.check_file(path), None, None
+        self.scratch = scratch
         try:
+            if decode:
+                raise RuntimeError("decode requested")
             self._sf = sf.SoundFile(str(self.path))
             self.sr, self.channels, total = self._sf.samplerate, self._sf.channels, self._sf.frames
         except (sf.LibsndfileError, RuntimeError, TypeError):
@@ -112,16 +232,21 @@ class AudioSource:
         its header carries the rate and channels, so no separate ffprobe run is needed."""
         import subprocess
         import soundfile as sf
+        import scratch
         audio.require_ffmpeg()
-        self._tmp = tempfile.NamedTemporaryFile(suffix=".wav", delete=False)
+        self._tmp = tempfile.NamedTemporaryFile(suffix=".wav", delete=False, dir=self.scratch or scratch.scratch_dir())
         self._tmp.close()
         out = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(self.path), "-map", "0:a:0",
                               "-acodec", "pcm_f32le", "-rf64", "auto", "-f", "wav", self._tmp.name],
                              capture_output=True)
         try:
-            if out.returncode != 0:
+            # A damaged file can decode partly with errors: what decoded is used (ShortRead logic
+            # does not apply: this WAV header counts exactly the decoded samples).
+            if out.returncode != 0 and Path(self._tmp.name).stat().st_size <= 44:
                 raise RuntimeError
             self._sf = sf.SoundFile(self._tmp.name)
+            if self._sf.frames == 0:
+                raise RuntimeError
         except (sf.LibsndfileError, RuntimeError):
             self.close()
             raise audio.AudioError(f"{self.path}: not a readable audio file (ffmpeg could not decode an audio "
@@ -133,8 +258,14 @@ class AudioSource:
         out = np.zeros((n, self.channels), np.float32)
         lo, hi = max(start, 0), min(start + n, self.frames)
         if hi > lo:
-            self._sf.seek(self.start + lo)
-            out[lo - start:hi - start] = self._sf.read(hi - lo, dtype="float32", always_2d=True)
+            try:
+                self._sf.seek(self.start + lo)
+                data = self._sf.read(hi - lo, dtype="float32", always_2d=True)
+            except (RuntimeError, ValueError) as exc:       # libsndfile: seek past the decodable end
+                raise ShortRead(self.path, self.start + self.frames, self.start + lo, self.sr) from exc
+            if len(data) < hi - lo:
+                raise ShortRead(self.path, self.start + self.frames, self.start + lo + len(data), self.sr)
+            out[lo - start:lo - start + len(data)] = data
         return out
 
     def close(self) -> None:
@@ -254,10 +385,13 @@ class SongSeparator:
         n_fft, hop = native_stft_params(sr)
         shift = margin / sr                 # the mask's frame 0 sits at the core's start
         vocals = np.empty((len(chunk) - 2 * margin, chunk.shape[1]), np.float32)
+        m = None                            # the same mask for every channel: interpolated once
         for c in range(chunk.shape[1]):
             x = audio.spectrogram(chunk[:, c], n_fft, hop)
-            m = interpolate_mask(mask, sr, x.shape[0], x.shape[1], hop, n_fft, self.extension, shift)
-            full = audio.waveform(m * x, n_fft, hop, len(chunk))
+            if m is None:
+                m = interpolate_mask(mask, sr, x.shape[0], x.shape[1], hop, n_fft, self.extension, shift)
+            x *= m
+            full = audio.waveform(x, n_fft, hop, len(chunk))
             vocals[:, c] = full[margin:len(chunk) - margin]
         return vocals
 
@@ -309,17 +443,26 @@ class SongSeparator:
 
 # ---------------------------------------------------------------- writing
 class StemWriters:
-    """Writes vocals and accompaniment to NAME.partial.EXT, renamed when complete."""
+    """Writes vocals and accompaniment to NAME.partial.EXT, renamed when complete; an incomplete
+    run leaves nothing behind (partials deleted, folders it made removed when empty)."""
 
     def __init__(self, paths: dict[str, Path], sr: int, channels: int, fmt: str):
         import soundfile as sf
         major, subtype = FORMATS[fmt]
-        self.paths = paths
+        self.paths, self.files = paths, {}
         self.partials = {k: p.with_name(p.stem + ".partial" + p.suffix) for k, p in paths.items()}
-        for p in self.partials.values():
-            p.parent.mkdir(parents=True, exist_ok=True)
-        self.files = {k: sf.SoundFile(str(p), "w", samplerate=sr, channels=channels, format=major, subtype=subtype)
-                      for k, p in self.partials.items()}
+        self.made_dirs: list[Path] = []
+        try:
+            for p in self.partials.values():
+                missing = [d for d in [p.parent, *p.parent.parents] if not d.exists()]
+                p.parent.mkdir(parents=True, exist_ok=True)
+                self.made_dirs += [d for d in missing if d not in self.made_dirs]
+            for k, p in self.partials.items():
+                self.files[k] = sf.SoundFile(str(p), "w", samplerate=sr, channels=channels, format=major,
+                                             subtype=subtype)
+        except BaseException:
+            self.close(complete=False)
+            raise
 
     def __call__(self, vocals: np.ndarray, accompaniment: np.ndarray) -> None:
         peak = 1.0 if self.files["vocals"].format == "WAV" else 0.999   # only float wav keeps > 0 dBFS
@@ -334,12 +477,35 @@ class StemWriters:
                 os.replace(partial, self.paths[key])
             else:
                 partial.unlink(missing_ok=True)
+        if not complete:
+            for folder in sorted(self.made_dirs, key=lambda d: len(d.parts), reverse=True):
+                try:
+                    folder.rmdir()          # only if empty: never deletes what was there before
+                except OSError:
+                    pass
+
+
+def safe_name(name: str) -> str:
+    """A file-name field that stays one path component: no separators, never '', '.' or '..'."""
+    name = name.replace("/", "_").replace("\\", "_").replace("\0", "_")
+    return "_" + name if name.strip(". ") == "" else name
 
 
 def output_paths(song: Path, out: Path, template: str, fmt: str) -> dict[str, Path]:
-    """Paths from a Spleeter-like template: {filename}, {instrument}, {codec}."""
-    return {inst: out / template.format(filename=song.stem, instrument=inst, codec=fmt, foldername=song.parent.name)
-            for inst in ("vocals", "accompaniment")}
+    """Paths from a Spleeter-like template: {filename}, {foldername}, {instrument}, {codec}.
+
+    Names taken from the input file are sanitized (safe_name), so a song called '...wav' or
+    '..' cannot place its stems outside `out`.
+    """
+    paths = {inst: out / template.format(filename=safe_name(song.stem), instrument=inst, codec=fmt,
+                                         foldername=safe_name(song.resolve().parent.name))
+             for inst in STEMS}
+    root = out.resolve()
+    for path in paths.values():
+        if not path.resolve().is_relative_to(root):
+            raise audio.AudioError(f"{song}: its stems would be written outside {out} ({path}); "
+                                   "use another --filename-format")
+    return paths
 
 
 # ---------------------------------------------------------------- the API
@@ -360,13 +526,17 @@ class Separator:
 
     @classmethod
     def from_run(cls, run_dir: str | Path | None = None, band: str = "full", extension: str = "average",
-                 chunk_windows: int = 20, batch_size: int = 8, weights: str = "best") -> "Separator":
-        """Load a run (default: pretrained/, else the newest complete run)."""
+                 chunk_windows: int = 20, batch_size: int = 8, backend: str = "auto") -> "Separator":
+        """Load a run (default: pretrained/, else the newest complete run) on a backend (BACKENDS)."""
         run_dir = run_dir or runs.default_run()
         if run_dir is None:
             raise runs.RunError("no trained model found (no pretrained/ and no complete run in results/runs); "
                                 "train one: python data_prep.py && python train.py --base-filters 16 --epochs 5")
-        return cls(WindowModel.from_run(run_dir, weights, batch_size), band, extension, chunk_windows)
+        return cls(load_window_model(run_dir, backend, batch_size), band, extension, chunk_windows)
+
+    @property
+    def backend(self) -> str:
+        return self.window_model.backend
 
     @property
     def run_dir(self) -> Path:
@@ -411,7 +581,8 @@ class Separator:
 
     def separate_to_file(self, path: str | Path, out_dir: str | Path = "separated",
                          filename_format: str = DEFAULT_TEMPLATE, codec: str = "wav", offset: float = 0.0,
-                         duration: float | None = None, on_progress=None, progress_bar: bool = False) -> dict[str, Path]:
+                         duration: float | None = None, on_progress=None, progress_bar: bool = False,
+                         scratch: Path | None = None, on_warning=None) -> dict[str, Path]:
         """Separate one file and write both stems (NAME.partial.EXT renamed when complete).
 
         Args:
@@ -421,13 +592,28 @@ class Separator:
             offset, duration: seconds to skip, seconds to separate (None = to the end).
             on_progress: optional callback receiving the fraction done (0..1).
             progress_bar: show a tqdm bar on stderr.
+            scratch: folder for temporary decodes (default: this process's scratch folder).
+            on_warning: callback for a one-line warning (a damaged file read as far as it decodes);
+                default: printed to stderr.
         Returns:
             {"vocals": path, "accompaniment": path}.
         """
-        from tqdm import tqdm
         song, out = Path(path), Path(out_dir)
-        source = AudioSource(song, offset, duration)
         paths = output_paths(song, out, filename_format, codec)
+        try:
+            self._to_file(AudioSource(song, offset, duration, scratch), paths, codec, on_progress, progress_bar)
+        except ShortRead as exc:
+            # The header lied (a cut-off mp3, say): decode what is really there and start again.
+            source = AudioSource(song, offset, duration, scratch, decode=True)
+            message = (f"{exc}; separating the {source.frames / source.sr:.1f} s that decode")
+            (on_warning or (lambda text: print(f"warning: {text}", file=sys.stderr)))(message)
+            self._to_file(source, paths, codec, on_progress, progress_bar)
+        return paths
+
+    def _to_file(self, source, paths: dict[str, Path], codec: str, on_progress, progress_bar: bool) -> None:
+        """Separate an open source into stem files; the source is closed whatever happens."""
+        from tqdm import tqdm
+        song, out = source.path, paths["vocals"].parent
         channels = 1 if self.band == "paper" else source.channels
         try:
             writers = StemWriters(paths, self.output_sample_rate(source.sr), channels, codec)
@@ -449,7 +635,6 @@ class Separator:
         finally:
             writers.close(complete)
             source.close()
-        return paths
 
 
 # ---------------------------------------------------------------- cached test songs (evaluate.py)

@@ -20,10 +20,12 @@ import time
 from pathlib import Path
 
 import augment
+import hardware
 import normalize
 from runs import RUNS_ROOT, EpochState, is_complete_run, plot_curves, run_name, write_json
 
 LOSSES = ("mae", "mse")
+PAPER_SIZE_FILTERS = 32     # base filters from which a CPU run gets the CPU-size advice (paper: 64)
 GRID = list(itertools.product(normalize.AXES, normalize.TABLE_SCALERS, LOSSES))   # Table I: 2 x 2 x 2
 
 
@@ -73,14 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--force", action="store_true", help="overwrite a complete run instead of skipping it")
     g = p.add_argument_group("hardware")
     g.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"), default="auto",
-                   help="auto = mixed_float16 on a GPU, float32 on a CPU")
+                   help="auto = mixed_float16 on a GPU; on a CPU mixed_bfloat16 where bfloat16 runs in hardware "
+                        "(AMX or AVX512-BF16), else float32")
     g.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
                    help="XLA compilation; auto = on for a GPU, off on a CPU (where it slows Conv2D 2-4x)")
     g.add_argument("--distribute", choices=("none", "mirrored"), default="none",
                    help="mirrored: tf.distribute.MirroredStrategy over the local GPUs (over the logical "
                         "CPU devices when there is no GPU)")
-    g.add_argument("--verbose", type=int, default=1 if sys.stdout.isatty() else 2,
-                   help="Keras progress output: 1 = bar, 2 = a line per epoch")
+    g.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1 if sys.stderr.isatty() else 2,
+                   help="progress: 1 = a per-step bar with examples/s and ETAs, 2 = a line per epoch, 0 = quiet "
+                        "(1 and 2 also print the run's estimated duration after its first steps)")
     return p
 
 
@@ -88,7 +92,8 @@ def resolve_hardware(args) -> tuple[str, bool]:
     """(precision policy, jit) after 'auto'."""
     import tensorflow as tf
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
-    precision = args.precision if args.precision != "auto" else ("mixed_float16" if has_gpu else "float32")
+    cpu_precision = "mixed_bfloat16" if hardware.has_fast_bfloat16() else "float32"
+    precision = args.precision if args.precision != "auto" else ("mixed_float16" if has_gpu else cpu_precision)
     jit = has_gpu if args.jit == "auto" else args.jit == "on"
     return precision, jit
 
@@ -106,30 +111,39 @@ def make_strategy(distribute: str):
 # ---------------------------------------------------------------- training
 def train_one(args, strategy=None) -> dict:
     """Train one configuration; returns its config dict (with results)."""
-    import keras
-
-    import model as model_lib
-    import pipeline
     import runs
-    from cache import WindowStore, resolve_caches
+    from cache import CacheError, WindowStore, resolve_caches
 
     run_dir = Path(args.run_dir) if args.run_dir else args.runs_root / run_name(args)
     if is_complete_run(run_dir) and not args.force:
         print(f"train: {run_dir} is complete; skipped (--force retrains it)")
         return json.loads((run_dir / "config.json").read_text())
+    try:
+        train_store = WindowStore(resolve_caches(args.data, "train"))
+        valid_store = WindowStore(resolve_caches(args.data, "valid"))
+    except CacheError as exc:
+        raise SystemExit(f"train: {exc}")
+    with runs.RunLock(run_dir, "train"):
+        return _train_locked(args, run_dir, train_store, valid_store, strategy)
+
+
+def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> dict:
+    """train_one's work, with the run folder locked against a second train.py."""
+    import keras
+
+    import model as model_lib
+    import pipeline
+    import runs
     resume_file = run_dir / "resume.keras"
     if resume_file.exists() and not args.resume and not args.force:
         raise SystemExit(f"train: {run_dir} holds an unfinished run: --resume continues it, --force restarts it")
     if args.resume and not resume_file.exists():
         print(f"train: nothing to resume in {run_dir}; starting from scratch", file=sys.stderr)
     resuming = args.resume and resume_file.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
     if not resuming:
         for stale in ("history.csv", "best.weights.h5", "last.weights.h5", "resume.keras"):
             (run_dir / stale).unlink(missing_ok=True)
 
-    train_store = WindowStore(resolve_caches(args.data, "train"))
-    valid_store = WindowStore(resolve_caches(args.data, "valid"))
     cfg = pipeline.PipelineConfig(norm=args.norm, scaler=args.scaler, target=args.target,
                                   batch_size=args.batch_size, seed=args.seed, augment=args.augment, mix=args.mix,
                                   splice_across_songs=args.splice_across_songs,
@@ -184,6 +198,14 @@ def train_one(args, strategy=None) -> dict:
     if args.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.early_stopping))
 
+    import progress
+    if args.verbose:
+        callbacks.append(progress.TrainingProgress(args.epochs, initial_epoch, steps, args.batch_size,
+                                                   -(-len(valid_store) // args.batch_size), bar=args.verbose == 1).callback)
+    if not config["hardware"]["gpus"] and args.base_filters >= PAPER_SIZE_FILTERS:
+        print(f"train: warning: the paper-size model ({args.base_filters} base filters, {net.count_params() / 1e6:.1f} M "
+              f"parameters) on a CPU runs for hours to days (estimate below); the CPU-size run of this "
+              f"configuration is: python train.py {cpu_size_command(args)}", file=sys.stderr, flush=True)
     train_ds = pipeline.train_dataset(train_store, cfg, args.epochs, initial_epoch, steps)
     valid_ds = pipeline.eval_dataset(valid_store, cfg)
     print(f"train: {run_dir.name}: {train_store.n_songs} train songs ({len(train_store)} windows -> "
@@ -194,7 +216,7 @@ def train_one(args, strategy=None) -> dict:
     interrupted = False
     try:
         net.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, initial_epoch=initial_epoch,
-                steps_per_epoch=steps, callbacks=callbacks, verbose=args.verbose, shuffle=False)
+                steps_per_epoch=steps, callbacks=callbacks, verbose=0, shuffle=False)
     except KeyboardInterrupt:
         interrupted = True
     elapsed = time.time() - started
@@ -206,7 +228,7 @@ def train_one(args, strategy=None) -> dict:
     results = config.setdefault("results", {})
     results.update({
         "best_val_loss": state.get("best_val_loss"), "best_epoch": state.get("best_epoch"),
-        "completed_epochs": done, "train_seconds": results.get("train_seconds", 0) + elapsed,
+        "completed_epochs": done, "train_seconds": state.get("train_seconds", 0.0),
         "examples_per_second": (trained_epochs * steps * args.batch_size / elapsed) if trained_epochs else None,
         "mixture_val_loss": mixture_baseline(valid_ds, args.loss, args.target),
     })
@@ -228,6 +250,16 @@ def train_one(args, strategy=None) -> dict:
     return config
 
 
+def cpu_size_command(args) -> str:
+    """The user's configuration at CPU size: same Table I row and data, a base-8 model, fewer epochs."""
+    parts = [f"--norm {args.norm}", f"--scaler {args.scaler}", f"--loss {args.loss}"]
+    if args.data != ["data/prepared"]:
+        parts.append("--data " + " ".join(str(d) for d in args.data))
+    if args.target != "direct":
+        parts.append(f"--target {args.target}")
+    return " ".join(parts + ["--base-filters 8 --batch-size 16 --epochs 4"])
+
+
 def mixture_baseline(valid_ds, loss: str, target: str) -> float:
     """Validation loss of the trivial estimate that leaves the mixture as it is (targets.trivial_output)."""
     import numpy as np
@@ -246,6 +278,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.lr_schedule != "constant" and args.reduce_lr_on_plateau:
         parser.error("--reduce-lr-on-plateau cannot change a --lr-schedule; use one of them")
+    hardware.configure_tensorflow()
+    import scratch
+    scratch.handle_termination()        # SIGTERM saves and stops like Ctrl-C
     import keras
     keras.utils.set_random_seed(args.seed)
     if not args.grid:

@@ -20,6 +20,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 RULES = [("full", "average"), ("full", "zeros"), ("full", "top"), ("paper", None)]
 
@@ -38,6 +39,8 @@ def main() -> None:
                    help="folder of MUSDB18 test *.stem.mp4 files")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="songs scored in parallel")
     args = p.parse_args()
+    from common import print_machine
+    print_machine()
     import soundfile as sf
     import stempeg
     from tqdm import tqdm

@@ -7,6 +7,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def print_machine() -> None:
+    """The header every benchmark prints first: figures differ several-fold between CPU kinds
+    (AMD EPYC with AVX2 only vs Intel with AMX), so each figure names the machine that made it."""
+    import hardware
+    hardware.configure_tensorflow()
+    print(f"bench: {hardware.describe()}", flush=True)
 # Runs a command and prints the peak RSS (kB) of the largest process in its tree.
 _RSS_WRAPPER = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)")

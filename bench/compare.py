@@ -27,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SPLEETER_SR = 44100
@@ -165,7 +166,11 @@ def main() -> None:
     p.add_argument("--worker-out", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
+        import hardware
+        hardware.configure_tensorflow()
         return worker(args)
+    from common import print_machine
+    print_machine()
 
     import scoring
     import runs

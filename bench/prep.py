@@ -116,6 +116,8 @@ def main() -> None:
                    help="also compare HDF5 compression on this cache file")
     p.add_argument("--skip", nargs="*", default=[], choices=["throughput", "rss"], help="measurements to skip")
     args = p.parse_args()
+    from common import print_machine
+    print_machine()
     if "throughput" not in args.skip:
         bench_throughput(args.musdb_root, args.jobs)
     if "rss" not in args.skip:

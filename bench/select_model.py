@@ -46,6 +46,8 @@ def main() -> None:
     p.add_argument("--runs-root", default="results/runs-select")
     p.add_argument("--out", default="results/model_selection.md")
     args = p.parse_args()
+    from common import print_machine
+    print_machine()
     os.chdir(ROOT)          # relative paths in the commands and the table
 
     rows = []

@@ -18,6 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -71,6 +72,8 @@ def main() -> None:
     p.add_argument("--scalers", nargs="+", default=["minmax", "robust"], help="scalers for the pipeline benchmark")
     p.add_argument("--skip", nargs="*", default=[], choices=["model", "pipeline"], help="parts to skip")
     args = p.parse_args()
+    from common import print_machine
+    print_machine()
     import tensorflow as tf
     device = "GPU " + ", ".join(d.name for d in tf.config.list_physical_devices("GPU")) \
         if tf.config.list_physical_devices("GPU") else f"CPU ({os.cpu_count()} cores)"

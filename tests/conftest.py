@@ -1,8 +1,14 @@
 """Shared fixtures: tiny MUSDB18-HQ-layout datasets built in temp dirs, and the caches made from them."""
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import signal
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +50,47 @@ def tiny_cache(tiny_musdb, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tiny_cache, tmp_path_factory) -> Path:
+    """A one-step base-2 run: fast, and enough for anything that needs a model that loads."""
+    import train
+    run_dir = tmp_path_factory.mktemp("sep_runs") / "run"
+    train.main(["--data", str(tiny_cache), "--run-dir", str(run_dir), "--base-filters", "2", "--batch-size", "4",
+                "--epochs", "1", "--steps-per-epoch", "1", "--verbose", "0"])
+    return run_dir
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def app_server(run_dir: Path, log_dir: Path, *extra: str):
+    """app.py in a subprocess on a free port (1 MB / 15 s limits); yields url, proc, work_dir, log."""
+    port = _free_port()
+    log = log_dir / "server.log"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--run", str(run_dir), "--port", str(port),
+                             "--max-mb", "1", "--max-minutes", "0.25", *extra], stderr=log.open("w"), cwd=ROOT)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(log.read_text())
+            time.sleep(0.5)
+    work_dir = Path(re.search(r"work files in (\S+)\)", log.read_text()).group(1))
+    try:
+        yield {"url": f"http://127.0.0.1:{port}/", "port": port, "proc": proc, "work_dir": work_dir, "log": log}
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)

@@ -2,18 +2,13 @@
 import re
 import shutil
 import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-import train
-from conftest import ROOT
+from conftest import app_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
@@ -22,35 +17,10 @@ BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-r
                 "--disable-component-update", "--disable-sync"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(tiny_cache, tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("app_runs") / "run"
-    train.main(["--data", str(tiny_cache), "--run-dir", str(run_dir), "--base-filters", "2", "--batch-size", "4",
-                "--epochs", "1", "--steps-per-epoch", "1", "--verbose", "0"])
-    port = _free_port()
-    log = tmp_path_factory.mktemp("app_log") / "server.log"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--run", str(run_dir), "--port", str(port),
-                             "--max-mb", "1", "--max-minutes", "0.25"], stderr=log.open("w"), cwd=ROOT)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(log.read_text())
-            time.sleep(0.5)
-    work_dir = Path(re.search(r"work files in (\S+)\)", log.read_text()).group(1))
-    yield {"url": f"http://127.0.0.1:{port}/", "proc": proc, "work_dir": work_dir, "log": log}
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+def server(tiny_run, tmp_path_factory):
+    with app_server(tiny_run, tmp_path_factory.mktemp("app_log")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +104,6 @@ def test_unknown_job_and_traversal_urls(server, browser):
 
 def test_shutdown_removes_temporary_files(server):
     proc = server["proc"]
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGTERM)          # as a service manager stops it
     proc.wait(timeout=30)
     assert not server["work_dir"].exists()

@@ -7,16 +7,7 @@ import soundfile as sf
 import audio
 import runs
 import separate
-import train
 from separation import AudioSource, SongSeparator, WindowModel
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tiny_cache, tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("sep_runs") / "run"
-    train.main(["--data", str(tiny_cache), "--run-dir", str(run_dir), "--base-filters", "2", "--batch-size", "4",
-                "--epochs", "1", "--steps-per-epoch", "1", "--verbose", "0"])
-    return run_dir
 
 
 def _song(path, seconds, sr, channels, rng):

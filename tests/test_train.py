@@ -85,11 +85,14 @@ def test_interrupt_then_resume(tiny_cache, tmp_path, monkeypatch):
     assert exit_info.value.code == 130
     config = json.loads((run_dir / "config.json").read_text())
     assert config["status"] == "interrupted" and config["state"]["completed_epochs"] == 1
+    first_epoch_seconds = config["results"]["train_seconds"]
+    assert first_epoch_seconds > 0
     with pytest.raises(SystemExit, match="--resume"):          # refuses to silently restart
         _train(tiny_cache, run_dir, "--epochs", "3")
     monkeypatch.setattr(runs.EpochState, "on_epoch_end", real)
     config = _train(tiny_cache, run_dir, "--epochs", "3", "--resume")
     assert config["status"] == "complete" and config["results"]["completed_epochs"] == 3
+    assert config["results"]["train_seconds"] > first_epoch_seconds        # the time before the interruption counts
     assert [int(row["epoch"]) for row in _history(run_dir)] == [0, 1, 2]
 
 
@@ -215,3 +218,44 @@ def test_cosine_schedule_decays_the_learning_rate(tiny_cache, tmp_path):
     assert int(optimizer.iterations) == 6 and lr_now == pytest.approx(3e-3 * 0.01, rel=1e-3)
     with pytest.raises(SystemExit):
         train.main(["--lr-schedule", "cosine", "--reduce-lr-on-plateau", "--data", str(tiny_cache)])
+
+
+@pytest.mark.slow
+def test_paper_command_shows_step_progress_eta_and_estimate(tiny_cache, tmp_path, capsys):
+    """The user's command (paper model, 64 filters) on a CPU: per-step bar with examples/s and ETAs,
+    one estimate line after the first steps, one CPU-size warning; the configuration is not changed."""
+    run_dir = tmp_path / "paper"
+    train.main(["--norm", "frequency", "--scaler", "minmax", "--loss", "mae", "--epochs", "1", "--steps-per-epoch",
+                "3", "--data", str(tiny_cache), "--run-dir", str(run_dir), "--batch-size", "2", "--verbose", "1"])
+    err = capsys.readouterr().err
+    assert "examples/s" in err and "run ETA" in err and "epoch 1/1" in err and "3/3" in err
+    estimates = [line for line in err.splitlines() if line.startswith("train: estimated time for epochs 1..1")]
+    assert len(estimates) == 1, err
+    warnings = [line for line in err.splitlines() if "paper-size model" in line]
+    assert len(warnings) == 1 and "--base-filters 8" in warnings[0]
+    assert "--norm frequency --scaler minmax --loss mae" in warnings[0]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["args"]["base_filters"] == 64 and config["status"] == "complete"     # not changed by itself
+
+
+def test_precision_auto_uses_bfloat16_only_with_hardware_support(monkeypatch):
+    import argparse
+
+    import hardware
+    args = argparse.Namespace(precision="auto", jit="auto")
+    for flags, expected in ((["avx2", "fma"], "float32"), (["avx2", "avx512f", "amx_bf16"], "mixed_bfloat16"),
+                            (["avx512f", "avx512_bf16"], "mixed_bfloat16")):
+        monkeypatch.setattr(hardware, "cpu_info", lambda flags=flags: {"model": "x", "cores": 2, "flags": flags})
+        assert train.resolve_hardware(args) == (expected, False), flags
+
+
+def test_onednn_is_switched_on_before_tensorflow_unless_the_user_chose():
+    probe = ("import os, sys, train\n"
+             "try:\n    train.main(['--data', '/nonexistent', '--verbose', '0'])\nexcept SystemExit:\n    pass\n"
+             "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert out.stdout.strip() == "1", out
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
+                         env={**env, "TF_ENABLE_ONEDNN_OPTS": "0"})
+    assert out.stdout.strip() == "0", out

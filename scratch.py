@@ -1,0 +1,69 @@
+"""Temporary files in one folder the program owns, removed on exit and swept after a crash.
+
+Every temporary file of separate.py and the web page (ffmpeg decodes, uploads, job results)
+lives under one folder per process, TMPDIR/vocal-separator-<pid>-<random>. It is removed at
+exit, on SIGINT and on SIGTERM (`handle_termination` turns SIGTERM into the same clean-up path as
+Ctrl-C), and a later start removes the folders of processes that no longer exist (kill -9,
+power loss).
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+
+PREFIX = "vocal-separator-"
+_scratch: Path | None = None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:          # someone else's live process
+        return True
+    return True
+
+
+def sweep_stale(root: str | Path | None = None) -> list[Path]:
+    """Remove scratch folders left by processes that are gone; returns what was removed."""
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob(PREFIX + "*"):
+        pid_text = folder.name[len(PREFIX):].split("-")[0]
+        if folder.is_dir() and pid_text.isdigit() and int(pid_text) != os.getpid() and not _alive(int(pid_text)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def scratch_dir() -> Path:
+    """This process's scratch folder (made on first use, after sweeping stale ones)."""
+    global _scratch
+    if _scratch is None or not _scratch.exists():
+        sweep_stale()
+        _scratch = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
+        atexit.register(shutil.rmtree, _scratch, True)
+    return _scratch
+
+
+def remove_scratch() -> None:
+    """Remove this process's scratch folder now (it is made again if needed)."""
+    global _scratch
+    if _scratch is not None:
+        shutil.rmtree(_scratch, ignore_errors=True)
+        _scratch = None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so the same `finally` blocks clean up."""
+
+
+def handle_termination() -> None:
+    """Make SIGTERM raise `Terminated` in the main thread (call from a command's main)."""
+    def _raise(signum, frame):
+        raise Terminated()
+    signal.signal(signal.SIGTERM, _raise)

@@ -1,0 +1,93 @@
+"""export.py: each format reproduces the Keras graph; separation runs the export without TensorFlow."""
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import export
+import separation
+from conftest import ROOT, SHARED_DATA, needs_shared_data
+
+# An exported graph may differ from the Keras one by float32 reordering only: 1e-4 of the largest output.
+TOLERANCE = 1e-4
+RUNTIMES = {"onnx": "onnxruntime", "tflite": "ai_edge_litert", "savedmodel": "tensorflow"}
+
+
+@pytest.fixture(scope="module")
+def exported_run(tiny_run, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("export") / "run"
+    shutil.copytree(tiny_run, run_dir)
+    return run_dir
+
+
+@pytest.mark.parametrize("fmt", export.FORMATS)
+def test_each_format_matches_the_keras_graph(exported_run, fmt):
+    pytest.importorskip(RUNTIMES[fmt])
+    if fmt == "onnx":
+        pytest.importorskip("tf2onnx")
+    result = export.export(exported_run, fmt)
+    windows = np.concatenate([export.check_windows(3, seed=9), export.check_windows(2, seed=4)])  # batch 5: open
+    expected = separation.WindowModel.from_run(exported_run).forward(windows)
+    got = export.run_export(result["out"], fmt, windows)
+    assert got.shape == expected.shape
+    difference = np.max(np.abs(got - expected))
+    assert difference <= TOLERANCE * np.max(np.abs(expected)), (fmt, difference)
+    record = json.loads((exported_run / separation.EXPORT_RECORD).read_text())[result["out"].name]
+    assert record["weights_sha1"] == separation.weights_digest(exported_run)
+    assert not list(exported_run.glob("*.partial"))
+
+
+def test_auto_backend_uses_an_export_only_while_it_matches_the_weights(exported_run):
+    pytest.importorskip("onnxruntime")
+    if not (exported_run / "model.onnx").exists():
+        export.export(exported_run, "onnx")
+    assert separation.load_window_model(exported_run).backend == "onnx"
+    record_path = exported_run / separation.EXPORT_RECORD
+    records = json.loads(record_path.read_text())
+    records["model.onnx"]["weights_sha1"] = "0" * 16                       # as if retrained since
+    record_path.write_text(json.dumps(records))
+    assert separation.load_window_model(exported_run).backend != "onnx"
+    with pytest.raises(FileNotFoundError, match="export.py"):
+        separation.load_window_model(exported_run, "onnx")
+    export.export(exported_run, "onnx")
+
+
+@needs_shared_data("musdb18-7")
+def test_onnx_and_keras_give_the_same_stems_on_a_real_song(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pretrained = ROOT / "pretrained"
+    if separation.current_export(pretrained, "onnx") is None:
+        pytest.skip("pretrained/model.onnx missing or stale: python export.py pretrained")
+    song = sorted((SHARED_DATA / "musdb18-7" / "test").glob("*.stem.mp4"))[0]
+    stems = {}
+    for backend in ("onnx", "keras"):
+        paths = separation.Separator.from_run(pretrained, backend=backend).separate_to_file(song, tmp_path / backend)
+        stems[backend] = {k: sf.read(str(p))[0] for k, p in paths.items()}
+    for stem in separation.STEMS:
+        a, b = stems["onnx"][stem], stems["keras"][stem]
+        assert a.shape == b.shape
+        # stated tolerance: 1e-4 absolute on samples in [-1, 1] (float32 reordering in the network)
+        assert np.max(np.abs(a - b)) < 1e-4, (stem, np.max(np.abs(a - b)))
+
+
+def test_separation_runs_where_tensorflow_cannot_be_imported(exported_run, tmp_path):
+    pytest.importorskip("onnxruntime")
+    if not (exported_run / "model.onnx").exists():
+        export.export(exported_run, "onnx")
+    rng = np.random.default_rng(0)
+    song = tmp_path / "song.wav"
+    sf.write(song, (0.1 * rng.standard_normal((44100 * 3, 2))).astype(np.float32), 44100)
+    # A process in which `import tensorflow` (and keras) fails, as on a machine without them.
+    probe = ("import sys\nsys.modules['tensorflow'] = None\nsys.modules['keras'] = None\n"
+             f"sys.path.insert(0, {str(ROOT)!r})\nimport separate\n"
+             f"separate.main([{str(song)!r}, '--run', {str(exported_run)!r}, '--out', {str(tmp_path / 'out')!r}])\n"
+             "print('tensorflow loaded:', sys.modules.get('tensorflow') is not None)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "tensorflow loaded: False" in out.stdout and "(onnx)" in out.stderr
+    vocals, sr = sf.read(tmp_path / "out" / "song" / "vocals.wav")
+    assert sr == 44100 and vocals.shape == (44100 * 3, 2)
