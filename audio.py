@@ -263,6 +263,21 @@ def waveform(spec: np.ndarray, n_fft: int, hop: int, length: int) -> np.ndarray:
     return np.pad(out, (0, length - len(out)))
 
 
+PHASES = ("mixture", "griffin-lim")
+GRIFFIN_LIM_ITERATIONS = 32
+
+
+def griffin_lim(mag: np.ndarray, n_fft: int, hop: int, length: int, n_iter: int = GRIFFIN_LIM_ITERATIONS,
+                seed: int = 0) -> np.ndarray:
+    """A waveform whose STFT magnitude approximates `mag` (1 + n_fft // 2, frames), phase estimated
+    by librosa's (fast) Griffin-Lim from a seeded random start: report 001's alternative to reusing
+    the mixture's phase."""
+    import librosa
+    return librosa.griffinlim(np.asarray(mag, np.float32), n_iter=n_iter, hop_length=hop, n_fft=n_fft,
+                              window=STFT_WINDOW, center=True, pad_mode="constant", length=length,
+                              random_state=seed).astype(np.float32)
+
+
 def stft(wave: np.ndarray) -> np.ndarray:
     """Mono waveform at SAMPLE_RATE -> complex (N_BINS, frames), Nyquist bin dropped."""
     return spectrogram(wave, N_FFT, HOP)[:N_BINS]
@@ -310,6 +325,12 @@ def window_abs_sums(wave: np.ndarray, n_windows: int) -> np.ndarray:
     return padded.reshape(n_windows, WINDOW_SAMPLES).sum(axis=1)
 
 
-def reconstruct(mag: np.ndarray, phase: np.ndarray, length: int) -> np.ndarray:
-    """Magnitude and phase spectrogram (N_BINS, frames) -> waveform of `length` samples."""
+def reconstruct(mag: np.ndarray, phase: np.ndarray, length: int, method: str = "mixture") -> np.ndarray:
+    """Magnitude and phase spectrogram (N_BINS, frames) -> waveform of `length` samples.
+
+    method "mixture" uses `phase` (the paper); "griffin-lim" ignores it and estimates one.
+    """
+    if method == "griffin-lim":
+        full = np.concatenate([mag, np.zeros((1, mag.shape[1]), mag.dtype)], axis=0)    # Nyquist row back
+        return griffin_lim(full, N_FFT, HOP, length)
     return istft(mag * np.exp(1j * phase), length)

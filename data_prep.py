@@ -3,6 +3,8 @@
     python data_prep.py                                         # built-in demo dataset
     python data_prep.py --musdb-root ../shared/data/musdb18-7    # real MUSDB18 (stems or HQ wav)
     python data_prep.py --mir1k-root ../shared/data/mir-1k/Wavfile --out data/mir1k
+    python data_prep.py --mir1k-extra-root ../shared/data/mir-1k-extra/Wavfile --out data/mir1k-extra --splits train
+    python data_prep.py --folder-root /path/to/collection --out data/collection   # one folder per song
 
 Per song, as in the paper: channel mean, soxr resample to 11025 Hz, STFT (1024 / 256 / Hann,
 centered), bins 0..511, 128-frame windows; the last partial window is zero-padded and each
@@ -34,6 +36,8 @@ MUSDB_STEM_INDEX = {"mixture": 0, "drums": 1, "bass": 2, "other": 3, "vocals": 4
 MIR1K_TRAIN_SINGERS = ("abjones", "amy")
 SILENCE_PEAK = 1e-4          # a mixture whose peak is below this is treated as silent
 REMIX_GAIN = (0.25, 1.25)
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".aiff", ".aif", ".webm", ".mp4")
+FOLDER_STEMS = ("mixture", "vocals", "accompaniment")     # names with a meaning in --folder-root songs
 
 
 @dataclass
@@ -41,7 +45,7 @@ class Song:
     """One song to prepare. `kind` says how to decode it."""
     name: str
     source: str                  # musdb | mir1k | demo | remix
-    kind: str                    # stem | wav | mir1k | remix
+    kind: str                    # stem | wav | mir1k | folder | remix
     path: str
     split: str = ""
     parts: list = field(default_factory=list)   # remix: [(stem, Song, gain, offset_fraction)]
@@ -106,21 +110,64 @@ def musdb_songs(root: Path, wav: bool | None, valid_fraction: float) -> list[Son
     return songs
 
 
-def mir1k_songs(root: Path, valid_fraction: float) -> list[Song]:
-    """MIR-1K clips: abjones + amy train (validation = held-out songs of theirs), others test."""
+def audio_files(folder: Path) -> list[Path]:
+    """The audio files of a folder (any format libsndfile or ffmpeg reads, by suffix), sorted."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+
+
+def mir1k_songs(root: Path, valid_fraction: float, train_only: bool = False) -> list[Song]:
+    """MIR-1K clips: abjones + amy train (validation = held-out songs of theirs), others test.
+
+    train_only: every clip is a training clip (an extra set such as mir-1k-extra: never in a
+    validation or test split, so the usual test singers stay comparable with the literature).
+    """
+    option = "--mir1k-extra-root" if train_only else "--mir1k-root"
     if not root.is_dir():
-        raise SystemExit(f"data_prep: --mir1k-root {root}: no such directory")
-    files = sorted(p for p in root.iterdir() if p.suffix.lower() in (".wav", ".flac"))
+        raise SystemExit(f"data_prep: {option} {root}: no such directory")
+    files = audio_files(root)
     if not files:
-        raise SystemExit(f"data_prep: no .wav or .flac clips in {root} (point --mir1k-root at MIR-1K's Wavfile/)")
+        raise SystemExit(f"data_prep: no audio clips in {root} (point {option} at a MIR-1K-style Wavfile/ folder: "
+                         "stereo clips, left = accompaniment, right = vocals)")
     songs = []
     for p in files:
         singer = p.stem.split("_")[0]
-        split = "train" if singer in MIR1K_TRAIN_SINGERS else "test"
-        songs.append(Song(p.stem, "mir1k", "mir1k", str(p), split))
+        split = "train" if train_only or singer in MIR1K_TRAIN_SINGERS else "test"
+        songs.append(Song(p.stem, "mir1k-extra" if train_only else "mir1k", "mir1k", str(p), split))
+    if train_only:
+        return songs
     # Clips of one recording (singer_song_clip) stay together so validation never hears training songs.
     assign_valid([s for s in songs if s.split == "train"], valid_fraction,
                  key=lambda s: "_".join(s.name.split("_")[:2]))
+    return songs
+
+
+def folder_songs(root: Path, valid_fraction: float) -> list[Song]:
+    """A multitrack collection laid out as one folder per song (MedleyDB, iKala, DSD100 style).
+
+    Layout: ROOT/<song>/ or ROOT/{train,test}/<song>/, each song folder holding vocals.<ext> and either
+    accompaniment.<ext> or any other stems (summed into the accompaniment), and optionally
+    mixture.<ext> (else mixture = vocals + accompaniment); <ext> is any audio format. Without
+    train/ and test/ every song trains (a --valid-fraction of them validates) and no test split is written.
+    """
+    if not root.is_dir():
+        raise SystemExit(f"data_prep: --folder-root {root}: no such directory")
+    subsets = [(sub, root / sub) for sub in ("train", "test") if (root / sub).is_dir()] or [("train", root)]
+    songs = []
+    for subset, folder in subsets:
+        for song_dir in sorted(d for d in folder.iterdir() if d.is_dir()):
+            stems = {p.stem.lower() for p in audio_files(song_dir)}
+            if "vocals" not in stems or not stems - {"mixture", "vocals"}:
+                print(f"data_prep: skipped {song_dir}: a song folder needs vocals.<ext> and accompaniment.<ext> "
+                      "(or other stems to sum)", file=sys.stderr)
+                continue
+            songs.append(Song(song_dir.name, "folder", "folder", str(song_dir), subset))
+    if not songs:
+        raise SystemExit(f"data_prep: no song folders under {root} (expected ROOT/<song>/vocals.wav + "
+                         "accompaniment.wav or other stems; see data_prep.py --help)")
+    assign_valid([s for s in songs if s.split == "train"], valid_fraction, key=lambda s: s.name)
+    if len(subsets) == 1:
+        print(f"data_prep: {root} has no train/ and test/ folders: all {len(songs)} songs train or validate, "
+              "no test split", file=sys.stderr)
     return songs
 
 
@@ -158,7 +205,7 @@ def remix_songs(train: list[Song], n: int, seed: int) -> list[Song]:
 
 
 def accompaniment_parts(song: Song) -> tuple[str, ...]:
-    return ("accompaniment",) if song.kind == "mir1k" else MUSDB_PARTS
+    return ("accompaniment",) if song.kind in ("mir1k", "folder") else MUSDB_PARTS
 
 
 # ---------------------------------------------------------------- decoding songs
@@ -185,6 +232,22 @@ def decode_stems(song: Song, stems: tuple[str, ...]) -> tuple[dict[str, np.ndarr
         mono = {name: audio.to_mono(x) for name, (x, _) in decoded.items()}
         n = min(len(x) for x in mono.values())
         raw = {s: sum(mono[p][:n] for p in MUSDB_PARTS) if s == "accompaniment" else mono[s][:n] for s in stems}
+    elif song.kind == "folder":
+        files = {p.stem.lower(): p for p in audio_files(Path(song.path))}
+        parts = [name for name in files if name not in ("mixture", "vocals")]
+        accompaniment_files = ["accompaniment"] if "accompaniment" in files else parts
+        needed = sorted({"vocals", *accompaniment_files, *(["mixture"] if "mixture" in files and "mixture" in stems else [])})
+        decoded = {name: audio.read_audio(files[name]) for name in needed}
+        rates = sorted({sr for _, sr in decoded.values()})
+        if len(rates) > 1:
+            raise audio.AudioError(f"{song.path}: stems have different sample rates {rates}; re-export them at one rate")
+        rate, channels = rates[0], decoded["vocals"][0].shape[1]
+        mono = {name: audio.to_mono(x) for name, (x, _) in decoded.items()}
+        n = min(len(x) for x in mono.values())
+        accomp = sum(mono[p][:n] for p in accompaniment_files)
+        channel = {"vocals": mono["vocals"][:n], "accompaniment": accomp,
+                   "mixture": mono["mixture"][:n] if "mixture" in mono else mono["vocals"][:n] + accomp}
+        raw = {s: channel[s] for s in stems}
     elif song.kind == "mir1k":
         clip, rate = audio.read_audio(song.path)
         channels = clip.shape[1]
@@ -300,7 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="MUSDB18 root with train/ and test/ (stems or HQ wav); env MUSDB_PATH")
     src.add_argument("--wav", action="store_true", default=None,
                      help="the MUSDB18 root is MUSDB18-HQ wav folders (auto-detected otherwise)")
-    src.add_argument("--mir1k-root", type=Path, help="MIR-1K Wavfile/ folder (wav or flac)")
+    src.add_argument("--mir1k-root", type=Path, help="MIR-1K Wavfile/ folder (any audio format)")
+    src.add_argument("--mir1k-extra-root", type=Path,
+                     help="more MIR-1K-style clips (e.g. ../shared/data/mir-1k-extra/Wavfile, Ogg Opus): training only")
+    src.add_argument("--folder-root", type=Path,
+                     help="a collection with one folder per song (ROOT/<song>/ or ROOT/{train,test}/<song>/ holding "
+                          "vocals.<ext>, accompaniment.<ext> or other stems to sum, optional mixture.<ext>)")
     src.add_argument("--demo-root", type=Path, default=Path("data/demo"),
                      help="where the built-in demo songs are written when no source is given")
     out = p.add_argument_group("output")
@@ -332,9 +400,15 @@ def gather_songs(args) -> tuple[list[Song], dict]:
     if args.mir1k_root:
         songs += mir1k_songs(Path(args.mir1k_root), args.valid_fraction)
         sources["mir1k"] = str(Path(args.mir1k_root).resolve())
+    if args.mir1k_extra_root:
+        songs += mir1k_songs(Path(args.mir1k_extra_root), args.valid_fraction, train_only=True)
+        sources["mir1k-extra"] = str(Path(args.mir1k_extra_root).resolve())
+    if args.folder_root:
+        songs += folder_songs(Path(args.folder_root), args.valid_fraction)
+        sources["folder"] = str(Path(args.folder_root).resolve())
     if not sources:
         import demo_data
-        print(f"data_prep: no --musdb-root or --mir1k-root given: using the built-in demo dataset "
+        print(f"data_prep: no --musdb-root, --mir1k-root or --folder-root given: using the built-in demo dataset "
               f"({args.demo_root}); for real data run: python data_prep.py --musdb-root /path/to/musdb18",
               file=sys.stderr)
         root = demo_data.build_demo(args.demo_root)

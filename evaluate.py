@@ -48,23 +48,34 @@ def weights_key(run_dir: Path) -> str:
     return hashlib.sha1(f"{stat.st_size}-{stat.st_mtime_ns}".encode()).hexdigest()[:10]
 
 
-def evaluate_run(run_dir: Path, test_data: list[str] | None, protocols: list[str], jobs: int):
-    """Score one run; writes run_dir/scores_<protocol>.json. Returns ({protocol: scores}, test store)."""
+def scores_name(protocol: str, phase: str = "mixture") -> str:
+    """scores_<protocol>.json, or scores_<protocol>_griffin-lim.json for the estimated phase."""
+    return f"scores_{protocol}" + ("" if phase == "mixture" else f"_{phase}") + ".json"
+
+
+def evaluate_run(run_dir: Path, test_data: list[str] | None, protocols: list[str], jobs: int,
+                 phase: str = "mixture"):
+    """Score one run; writes run_dir/scores_<protocol>[_<phase>].json. Returns ({protocol: scores}, test store).
+
+    phase "griffin-lim" reconstructs the vocal waves with Griffin-Lim instead of the mixture's phase
+    (museval protocol; the paper protocol scores magnitudes with the mixture's phase by definition).
+    """
     from separation import WindowModel
     run_dir = Path(run_dir)
     data = test_data or list(runs.settings(run_dir).data)
     runs.weights_file(run_dir)
     store = test_store(data)
-    cache = run_dir / "estimates" / f"{store.fingerprint()}-{weights_key(run_dir)}.h5"
+    suffix = "" if phase == "mixture" else f"-{phase}"
+    cache = run_dir / "estimates" / f"{store.fingerprint()}-{weights_key(run_dir)}{suffix}.h5"
     separator = None if cache.exists() else WindowModel.from_run(run_dir)
-    vocal_mag, waves = estimates(store, separator, cache)
+    vocal_mag, waves = estimates(store, separator, cache, phase)
     out = {}
     for protocol in protocols:
         scores = score(store, vocal_mag, waves, protocol, jobs, run_dir.name)
         scores.update({"run": run_dir.name, "test_data": [str(p) for p in store.paths],
-                       "test_fingerprint": store.fingerprint(), "weights": "best.weights.h5",
+                       "test_fingerprint": store.fingerprint(), "weights": "best.weights.h5", "phase": phase,
                        "evaluated": time.strftime("%Y-%m-%d %H:%M:%S")})
-        (run_dir / f"scores_{protocol}.json").write_text(json.dumps(scores, indent=1))
+        (run_dir / scores_name(protocol, phase)).write_text(json.dumps(scores, indent=1))
         out[protocol] = scores
     return out, store
 
@@ -88,8 +99,9 @@ def table_rows(scored_runs: list[dict], protocol: str) -> list[dict]:
             continue
         s = runs.RunSettings.from_config(run["config"], run["name"])
         h = headline(run["scores"][protocol])
+        phase = run["scores"][protocol].get("phase", "mixture")
         rows.append({**h, "run": run["name"], "norm": s.norm, "scaler": s.scaler, "loss": s.loss,
-                     "model": s.model_label, "epochs": run["config"].get("results", {}).get("completed_epochs"),
+                     "model": s.model_label + ("" if phase == "mixture" else f", {phase} phase"), "epochs": run["config"].get("results", {}).get("completed_epochs"),
                      "paper": paper_row(s.norm, s.scaler, s.loss)})
     return sorted(rows, key=lambda r: -np.inf if r["SDR"] is None else -r["SDR"])
 
@@ -119,15 +131,15 @@ def write_tables(groups: list[dict], out: Path, command: str) -> list[Path]:
                      if protocol == "paper" else
                      "museval protocol (BSSEval v4, 1 s frames, median over frames then songs; mono 11025 Hz)")
             md += [f"## {group['label']}: {title}", ""]
-            extra = " | SI-SDR" if protocol == "museval" else ""
+            extra = " | SI-SDR | ISR" if protocol == "museval" else ""
             md += [f"| SDR | SIR | SAR | Normalization | Scaler | Loss | model | epochs{extra} | paper SDR | paper SIR | paper SAR |",
-                   "|---:|---:|---:|---|---|---|---|---:|" + ("---:|" if extra else "") + "---:|---:|---:|"]
+                   "|---:|---:|---:|---|---|---|---|---:|" + ("---:|---:|" if extra else "") + "---:|---:|---:|"]
             best = {m: max((r[m] for r in rows if r[m] is not None), default=None) for m in METRICS}
             for r in rows:
                 cells = [fmt(r[m], r[m] is not None and r[m] == best[m]) for m in METRICS]
                 cells += [r["norm"], SCALER_LABELS[r["scaler"]], r["loss"].upper(), r["model"], str(r["epochs"])]
                 if extra:
-                    cells.append(fmt(r["SI-SDR"]))
+                    cells += [fmt(r["SI-SDR"]), fmt(r["ISR"])]
                 cells += [fmt(x) for x in (r["paper"] or (None, None, None))]
                 md.append("| " + " | ".join(cells) + " |")
                 csv_rows.append({"dataset": group["label"], "protocol": protocol, "run": r["run"],
@@ -141,7 +153,7 @@ def write_tables(groups: list[dict], out: Path, command: str) -> list[Path]:
                          "irm2": "oracle IRM2 (power ratio)"}[kind]
                 cells = [fmt(h[m]) for m in METRICS] + ["", "", "", f"*baseline: {label}*", ""]
                 if extra:
-                    cells.append(fmt(h.get("SI-SDR")))
+                    cells += [fmt(h.get("SI-SDR")), fmt(h.get("ISR"))]
                 md.append("| " + " | ".join(cells + ["", "", ""]) + " |")
                 csv_rows.append({"dataset": group["label"], "protocol": protocol, "run": f"baseline:{kind}",
                                  **{m: h[m] for m in METRICS}})
@@ -224,6 +236,8 @@ def main(argv=None) -> None:
     p.add_argument("--protocol", choices=PROTOCOLS + ("both",), default=None,
                    help="scoring protocol (default: museval for --run, both for --all)")
     p.add_argument("--out", type=Path, default=ROOT / "results", help="where tables and figures go")
+    p.add_argument("--phase", choices=("mixture", "griffin-lim"), default="mixture",
+                   help="vocal phase for the waveforms scored by museval: the mixture's (paper) or Griffin-Lim's")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="songs scored in parallel")
     args = p.parse_args(argv)
     if not args.run and not args.all:
@@ -239,7 +253,7 @@ def main(argv=None) -> None:
     groups: dict[str, dict] = {}
     for run_dir in run_dirs:
         try:
-            scores, store = evaluate_run(run_dir, args.test_data, protocols, args.jobs)
+            scores, store = evaluate_run(run_dir, args.test_data, protocols, args.jobs, args.phase)
         except (runs.RunError, CacheError) as exc:
             raise SystemExit(f"evaluate: {exc}")
         config = runs.read_config(run_dir)
@@ -247,8 +261,9 @@ def main(argv=None) -> None:
         group["runs"].append({"name": run_dir.name, "dir": run_dir, "config": config, "scores": scores})
         for proto, s in scores.items():
             h = headline(s)
-            print(f"evaluate: {run_dir.name} [{proto}] vocals SDR {fmt(h['SDR'])} SIR {fmt(h['SIR'])} "
-                  f"SAR {fmt(h['SAR'])} dB on {group['label']}", flush=True)
+            isr = f" ISR {fmt(h['ISR'])}" if "ISR" in h else ""
+            print(f"evaluate: {run_dir.name} [{proto}{'' if args.phase == 'mixture' else ', ' + args.phase}] vocals "
+                  f"SDR {fmt(h['SDR'])} SIR {fmt(h['SIR'])} SAR {fmt(h['SAR'])}{isr} dB on {group['label']}", flush=True)
     if not args.all:
         return
     for group in groups.values():
@@ -258,7 +273,8 @@ def main(argv=None) -> None:
         slug = "_".join(sorted({p.parent.name for p in store.paths}))
         plot_spectrograms(best["dir"], store, args.out / f"spectrograms_{slug}.png")
     command = "python evaluate.py --all" + (f" --test-data {' '.join(args.test_data)}" if args.test_data else "") + \
-        (f" --protocol {args.protocol}" if args.protocol else "")
+        (f" --protocol {args.protocol}" if args.protocol else "") + \
+        (f" --phase {args.phase}" if args.phase != "mixture" else "")
     tables = write_tables(list(groups.values()), args.out, command)
     plot_normalization(args.out / "normalization.png")
     runs.plot_curves(run_dirs, args.out / "training_curves.png", "all runs")

@@ -140,10 +140,12 @@ def baseline_song(store, song: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
     return vocal_mag, windows_to_wave(vocal_mag, phase, valid, store.songs["length"][song])
 
 
-def estimates(store, source, cache_path: Path | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+def estimates(store, source, cache_path: Path | None = None,
+              phase: str = "mixture") -> tuple[np.ndarray, list[np.ndarray]]:
     """All songs' (vocal magnitude windows, vocal waves) for a separator or a baseline name.
 
-    Cached in `cache_path` so re-scoring never re-runs the model.
+    Cached in `cache_path` so re-scoring never re-runs the model. phase: how a separator's waves are
+    reconstructed, "mixture" or "griffin-lim" (baselines always use the mixture's phase).
     """
     import h5py
     from tqdm import tqdm
@@ -157,7 +159,7 @@ def estimates(store, source, cache_path: Path | None = None) -> tuple[np.ndarray
     label = source if isinstance(source, str) else "separating"
     for song in tqdm(range(store.n_songs), desc=f"{label:10s}", unit="song", file=sys.stderr, leave=False):
         mag, wave = baseline_song(store, song, source) if isinstance(source, str) else \
-            separate_cached_song(store, song, source)
+            separate_cached_song(store, song, source, phase)
         mags.append(mag)
         waves.append(wave)
     vocal_mag = np.concatenate(mags)
@@ -218,7 +220,8 @@ def headline(scores: dict) -> dict:
     """SDR/SIR/SAR for the tables: vocals medians (museval) or segment means (paper)."""
     a = scores["aggregate"]
     if scores["protocol"] == "museval":
-        return {m: a.get(f"vocals_{m}_median") for m in METRICS} | {"SI-SDR": a.get("vocals_SI-SDR_median")}
+        return {m: a.get(f"vocals_{m}_median") for m in METRICS} | \
+            {"SI-SDR": a.get("vocals_SI-SDR_median"), "ISR": a.get("vocals_ISR_median")}
     return {m: a.get(m) for m in METRICS}
 
 

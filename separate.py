@@ -41,9 +41,17 @@ def _number(kind, minimum: float, inclusive: bool):
     return parse
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None (the help text says what happens then)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Separate songs into vocals and accompaniment.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description="Separate songs into vocals and accompaniment. The work is done by "
+                                            "separation.Separator; see README for the Python API.",
+                                formatter_class=_HelpFormatter)
     p.add_argument("songs", nargs="+", type=Path, help="audio files (mp3, wav, flac, ogg, m4a, ...)")
     p.add_argument("--run", type=Path, default=None,
                    help="run directory with config.json and best.weights.h5 (default: pretrained/, "
@@ -60,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask-extension", choices=EXTENSIONS, default="average",
                    help="mask above 5.5 kHz for --band full: average = each frame's mean over 2.75-5.5 kHz, "
                         "zeros = no vocals up there, top = each frame's mask at 5.5 kHz carried upward")
+    p.add_argument("--phase", choices=audio.PHASES, default="mixture",
+                   help="vocal phase: the mixture's (the paper) or estimated by Griffin-Lim (report 001; "
+                        f"{audio.GRIFFIN_LIM_ITERATIONS} iterations, slower, scored in README)")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="what runs the model: onnx (onnxruntime) or tflite (LiteRT) run the run's export without "
                         "TensorFlow (python export.py RUN); keras needs TensorFlow; auto = the fastest available "
@@ -89,7 +100,7 @@ def separate_all(args) -> None:
     hardware.configure_tensorflow()
     try:
         separator = Separator.from_run(args.run or runs.default_run(), args.band, args.mask_extension,
-                                       args.chunk_windows, args.batch_size, args.backend)
+                                       args.chunk_windows, args.batch_size, args.backend, args.phase)
     except runs.RunError as exc:
         raise SystemExit(f"separate: {exc}")
     print(f"separate: model {separator.run_dir} ({separator.backend})", file=sys.stderr)

@@ -353,12 +353,13 @@ class SongSeparator:
         chunk_windows: model windows per chunk (a chunk is about chunk_windows x 2.97 s).
         overlap_windows: model windows of context on each side, cross-faded.
         extension: mask rule above 5.5 kHz for band "full".
+        phase: "mixture" (the mixture's phase, default) or "griffin-lim" (estimated, report 001).
     """
 
     def __init__(self, separator, band: str = "full", chunk_windows: int = 20, overlap_windows: int = 1,
-                 extension: str = "average"):
+                 extension: str = "average", phase: str = "mixture"):
         self.separator, self.band, self.extension = separator, band, extension
-        self.chunk_windows, self.overlap_windows = chunk_windows, overlap_windows
+        self.chunk_windows, self.overlap_windows, self.phase = chunk_windows, overlap_windows, phase
 
     def _paper_mask(self, mono_11k: np.ndarray, margin_frames: int) -> tuple[np.ndarray, np.ndarray]:
         """(mask, mixture spectrogram) in the model's domain, without the first margin_frames frames.
@@ -381,6 +382,9 @@ class SongSeparator:
         core_11k = int(round((len(chunk) - 2 * margin) * audio.SAMPLE_RATE / sr))
         mask, spec = self._paper_mask(mono, margin_11k // audio.HOP)
         if self.band == "paper":
+            if self.phase == "griffin-lim":
+                vocal = np.abs(mask * spec)
+                return audio.reconstruct(vocal, None, len(mono) - margin_11k, self.phase)[:core_11k, None]
             return audio.istft(mask * spec, len(mono) - margin_11k)[:core_11k, None]
         n_fft, hop = native_stft_params(sr)
         shift = margin / sr                 # the mask's frame 0 sits at the core's start
@@ -391,7 +395,8 @@ class SongSeparator:
             if m is None:
                 m = interpolate_mask(mask, sr, x.shape[0], x.shape[1], hop, n_fft, self.extension, shift)
             x *= m
-            full = audio.waveform(x, n_fft, hop, len(chunk))
+            full = audio.griffin_lim(np.abs(x), n_fft, hop, len(chunk)) if self.phase == "griffin-lim" else \
+                audio.waveform(x, n_fft, hop, len(chunk))
             vocals[:, c] = full[margin:len(chunk) - margin]
         return vocals
 
@@ -517,22 +522,24 @@ class Separator:
         band: "full" (input rate and channels) or "paper" (11025 Hz mono).
         extension: mask rule above 5.5 kHz for band "full" (EXTENSIONS).
         chunk_windows: model windows per chunk (bounded memory for any length).
+        phase: "mixture" or "griffin-lim" (audio.PHASES).
     """
 
     def __init__(self, window_model: WindowModel, band: str = "full", extension: str = "average",
-                 chunk_windows: int = 20):
+                 chunk_windows: int = 20, phase: str = "mixture"):
         self.window_model = window_model
-        self.song_separator = SongSeparator(window_model, band, chunk_windows, 1, extension)
+        self.song_separator = SongSeparator(window_model, band, chunk_windows, 1, extension, phase)
 
     @classmethod
     def from_run(cls, run_dir: str | Path | None = None, band: str = "full", extension: str = "average",
-                 chunk_windows: int = 20, batch_size: int = 8, backend: str = "auto") -> "Separator":
+                 chunk_windows: int = 20, batch_size: int = 8, backend: str = "auto",
+                 phase: str = "mixture") -> "Separator":
         """Load a run (default: pretrained/, else the newest complete run) on a backend (BACKENDS)."""
         run_dir = run_dir or runs.default_run()
         if run_dir is None:
             raise runs.RunError("no trained model found (no pretrained/ and no complete run in results/runs); "
                                 "train one: python data_prep.py && python train.py --base-filters 16 --epochs 5")
-        return cls(load_window_model(run_dir, backend, batch_size), band, extension, chunk_windows)
+        return cls(load_window_model(run_dir, backend, batch_size), band, extension, chunk_windows, phase)
 
     @property
     def backend(self) -> str:
@@ -639,16 +646,17 @@ class Separator:
 
 # ---------------------------------------------------------------- cached test songs (evaluate.py)
 def windows_to_wave(mag_windows: np.ndarray, phase_windows: np.ndarray, valid_frames: np.ndarray,
-                    length: int) -> np.ndarray:
-    """Magnitude and phase windows of one song -> its waveform at SAMPLE_RATE, exact length."""
+                    length: int, phase: str = "mixture") -> np.ndarray:
+    """Magnitude and phase windows of one song -> its waveform at SAMPLE_RATE, exact length
+    (phase "griffin-lim": the phase windows are ignored and estimated instead)."""
     return audio.reconstruct(audio.from_windows(mag_windows, valid_frames),
-                             audio.from_windows(phase_windows, valid_frames), length)
+                             audio.from_windows(phase_windows, valid_frames), length, phase)
 
 
-def separate_cached_song(store, song: int, separator: Separator) -> tuple[np.ndarray, np.ndarray]:
+def separate_cached_song(store, song: int, separator: Separator, phase: str = "mixture") -> tuple[np.ndarray, np.ndarray]:
     """(vocal magnitude windows, vocal waveform) of a song in a cache."""
     mix_mag = store.read_song("mix_mag", song)
     vocal_mag = separator.vocal_mag(mix_mag)
     valid = store.valid_frames[store.song_id == song]
-    wave = windows_to_wave(vocal_mag, store.read_song("mix_phase", song), valid, store.songs["length"][song])
+    wave = windows_to_wave(vocal_mag, store.read_song("mix_phase", song), valid, store.songs["length"][song], phase)
     return vocal_mag, wave

@@ -245,8 +245,8 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
         raise SystemExit(130)
     eps = results["examples_per_second"]
     print(f"train: {run_dir.name}: best val_loss {results['best_val_loss']:.5g} at epoch {results['best_epoch']} "
-          f"(predicting the mixture: {results['mixture_val_loss']:.5g}); {trained_epochs} epochs in {elapsed:.0f} s"
-          f"{f', {eps:.1f} examples/s' if eps else ''} -> {run_dir}")
+          f"(predicting the mixture: {results['mixture_val_loss']:.5g}); {trained_epochs} epoch(s) in {elapsed:.0f} s"
+          f"{f', {eps:.3g} examples/s' if eps else ''} -> {run_dir}")
     return config
 
 

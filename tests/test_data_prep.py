@@ -223,3 +223,79 @@ def test_real_mir1k(tmp_path):
     assert sr == 16000
     np.testing.assert_allclose(store.read_wave("vocal_wave", 0), audio.resample(raw[:, 1], sr)[:store.songs["length"][0]],
                                atol=1e-5)
+
+
+# ---------------------------------------------------------------- more sources
+def _stereo_clip(path, seconds, sr, rng, fmt=None, codec=None):
+    n = int(seconds * sr)
+    accompaniment = 0.2 * np.sin(2 * np.pi * 110 * np.arange(n) / sr) + 0.02 * rng.standard_normal(n)
+    vocals = 0.2 * np.sin(2 * np.pi * 440 * np.arange(n) / sr) * (np.arange(n) % sr < sr // 2)
+    wav = path.with_suffix(".wav")
+    sf.write(wav, np.stack([accompaniment, vocals], axis=1).astype(np.float32), sr)
+    if codec:
+        import subprocess
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-c:a", codec, str(path)], check=True)
+        wav.unlink()
+    return path
+
+
+def test_mir1k_extra_opus_clips_are_training_only(tmp_path, rng):
+    root = tmp_path / "Wavfile"
+    root.mkdir()
+    for name in ("fdps_1_01", "fdps_1_02", "leon_3_01"):
+        _stereo_clip(root / f"{name}.opus", 4.0, 16000, rng, codec="libopus")
+    data_prep.main(["--mir1k-extra-root", str(root), "--out", str(tmp_path / "out"), "--jobs", "1"])
+    store = WindowStore([tmp_path / "out" / "train.h5"])
+    assert sorted(store.songs["name"]) == ["fdps_1_01", "fdps_1_02", "leon_3_01"]
+    assert set(store.songs["source"]) == {"mir1k-extra"}
+    assert not (tmp_path / "out" / "valid.h5").exists() and not (tmp_path / "out" / "test.h5").exists()
+    # right channel = vocals: the vocal has energy only in each second's first half
+    vocal = store.read_wave("vocal_wave", 0)
+    assert np.abs(vocal[2000:4000]).mean() > 10 * np.abs(vocal[8000:10000]).mean()
+
+
+def test_folder_root_reads_any_layout_of_stems(tmp_path, rng):
+    root = tmp_path / "collection"
+    sr, n = 22050, 22050 * 4
+    t = np.arange(n) / sr
+    for subset, name, layout in (("train", "a", "accompaniment"), ("train", "b", "stems"), ("train", "c", "stems"),
+                                 ("test", "d", "mixture")):
+        folder = root / subset / name
+        folder.mkdir(parents=True)
+        vocals = (0.2 * np.sin(2 * np.pi * 330 * t))[:, None].repeat(2, axis=1)
+        parts = {"guitar": 0.1 * rng.standard_normal((n, 2)), "piano": 0.1 * np.sin(2 * np.pi * 220 * t)[:, None].repeat(2, 1)}
+        sf.write(folder / "vocals.flac", vocals.astype(np.float32), sr)
+        if layout == "accompaniment":
+            sf.write(folder / "accompaniment.wav", sum(parts.values()).astype(np.float32), sr)
+        else:
+            for part, x in parts.items():
+                sf.write(folder / f"{part}.wav", x.astype(np.float32), sr)
+        if layout == "mixture":
+            sf.write(folder / "mixture.wav", (vocals + sum(parts.values())).astype(np.float32), sr)
+    (root / "train" / "no-vocals").mkdir()
+    sf.write(root / "train" / "no-vocals" / "guitar.wav", np.zeros((n, 2), np.float32), sr)
+    data_prep.main(["--folder-root", str(root), "--out", str(tmp_path / "out"), "--jobs", "1", "--valid-fraction", "0.34"])
+    train, valid, test = (WindowStore([tmp_path / "out" / f"{s}.h5"]) for s in ("train", "valid", "test"))
+    assert sorted(train.songs["name"] + valid.songs["name"]) == ["a", "b", "c"] and valid.n_songs == 1
+    assert test.songs["name"] == ["d"]
+    for store in (train, test):
+        for song in range(store.n_songs):
+            mix, vocal, acc = (store.read_wave(k, song) for k in ("mix_wave", "vocal_wave", "accomp_wave"))
+            np.testing.assert_allclose(mix, vocal + acc, atol=2e-4)        # stems sum to the mixture
+            assert np.abs(acc).mean() > 0.05                                 # the other stems were summed in
+
+
+@pytest.mark.slow
+@needs_shared_data("mir-1k-extra")
+def test_real_mir1k_extra_reads_opus_clips_as_training_only(tmp_path):
+    root = tmp_path / "Wavfile"
+    root.mkdir()
+    for src in sorted((SHARED_DATA / "mir-1k-extra" / "Wavfile").iterdir())[:3]:
+        (root / src.name).symlink_to(src)
+    data_prep.main(["--mir1k-extra-root", str(root), "--out", str(tmp_path / "out"), "--jobs", "1"])
+    store = WindowStore([tmp_path / "out" / "train.h5"])
+    assert store.n_songs == 3 and set(store.songs["source"]) == {"mir1k-extra"}
+    assert store.songs["orig_sample_rate"][0] in (16000, 48000) and store.songs["orig_channels"][0] == 2
+    assert not (tmp_path / "out" / "test.h5").exists()
+    mix, vocal, acc = (store.read_wave(k, 0) for k in ("mix_wave", "vocal_wave", "accomp_wave"))
+    np.testing.assert_allclose(mix, vocal + acc, atol=1e-5)

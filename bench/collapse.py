@@ -1,0 +1,132 @@
+"""Why the paper's Min/Max rows collapse towards silence: the scaled targets, and trivial predictions.
+
+    python bench/collapse.py --data data/musdb18-7                 # -> results/collapse.md, results/collapse.png
+    python bench/collapse.py --data data/musdb18-7 --runs results/runs/frequency-minmax-mae-diag ...
+
+For every Table I normalization (axis x scaler, plus the released code's `max`) on the training
+windows: how the vocal target looks once scaled with the *mixture's* statistics (share of negative
+and near-zero values, median, spread), and the training loss (MAE and MSE) of three predictions
+that need no learning: all zeros, the scaled mixture itself, and the per-window best constant.
+A loss surface on which "predict a constant" is already near the minimum is one where short
+training drifts to a constant, and a constant in the scaled domain is, after the inverse, the
+mixture's per-row (per-bin) floor: near-silence that still leaks every band's minimum. With
+--runs, trained runs' validation predictions are scored the same way and the figure shows a
+scaled target beside each run's prediction.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+CONFIGS = [("frequency", "minmax"), ("time", "minmax"), ("frequency", "robust"), ("time", "robust"),
+           ("frequency", "max"), ("time", "max")]
+NEAR_ZERO = 0.01
+
+
+def scaled_pairs(store, axis: str, scaler: str, indices: np.ndarray):
+    import normalize
+    mix = np.stack([store.read("mix_mag", int(i)) for i in indices])
+    vocal = np.stack([store.read("vocal_mag", int(i)) for i in indices])
+    x, y = normalize.normalize_pair(mix, vocal, axis, scaler)
+    return x.numpy(), y.numpy()
+
+
+def loss(prediction: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    err = prediction - target
+    return float(np.mean(np.abs(err))), float(np.mean(err ** 2))
+
+
+def describe(x: np.ndarray, y: np.ndarray) -> dict:
+    """Statistics of the scaled targets and the losses of predictions that need no learning."""
+    per_window_median = np.median(y.reshape(len(y), -1), axis=1)[:, None, None, None]
+    per_window_mean = y.reshape(len(y), -1).mean(axis=1)[:, None, None, None]
+    return {
+        "negative": float(np.mean(y < 0)), "near_zero": float(np.mean(np.abs(y) < NEAR_ZERO)),
+        "median": float(np.median(y)), "p95": float(np.percentile(y, 95)), "x_median": float(np.median(x)),
+        "zeros": loss(np.zeros_like(y), y), "mixture": loss(x, y),
+        "constant": (loss(per_window_median, y)[0], loss(per_window_mean, y)[1]),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", nargs="+", default=["data/musdb18-7"], help="caches (their train split is read)")
+    p.add_argument("--windows", type=int, default=256, help="training windows sampled")
+    p.add_argument("--runs", nargs="*", default=[], help="trained runs to score on the same windows")
+    p.add_argument("--out", default="results/collapse", help="OUT.md and OUT.png are written")
+    args = p.parse_args()
+    from common import print_machine
+    print_machine()
+    from cache import WindowStore, resolve_caches
+    store = WindowStore(resolve_caches(args.data, "train"))
+    rng = np.random.default_rng(0)
+    indices = np.sort(rng.choice(len(store), min(args.windows, len(store)), replace=False))
+    lines = [f"# The scaled targets of Table I's normalizations ({len(indices)} training windows of "
+             f"{', '.join(args.data)})", "",
+             "Regenerate with `python bench/collapse.py " + " ".join(["--data", *args.data] +
+                                                                 (["--runs", *args.runs] if args.runs else [])) + "`.",
+             "Targets = vocal magnitude scaled with the mixture window's statistics (what the network "
+             "regresses). Losses of predictions that need no learning: all zeros, the scaled mixture, the "
+             "window's best constant (its median for MAE, mean for MSE).", "",
+             "| axis | scaler | targets < 0 | abs(target) < 0.01 | median target | 95th pct | MAE zeros | MAE mixture | "
+             "MAE constant | MSE zeros | MSE mixture | MSE constant |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    stats = {}
+    for axis, scaler in CONFIGS:
+        x, y = scaled_pairs(store, axis, scaler, indices)
+        s = stats[(axis, scaler)] = describe(x, y)
+        lines.append(f"| {axis} | {scaler} | {s['negative']:.1%} | {s['near_zero']:.1%} | {s['median']:.3g} | "
+                     f"{s['p95']:.3g} | {s['zeros'][0]:.4g} | {s['mixture'][0]:.4g} | {s['constant'][0]:.4g} | "
+                     f"{s['zeros'][1]:.4g} | {s['mixture'][1]:.4g} | {s['constant'][1]:.4g} |")
+        print(lines[-1], flush=True)
+    panels = []
+    if args.runs:
+        import runs as runs_lib
+        from separation import WindowModel
+        lines += ["", "Trained runs on the same windows (their own normalization; loss in the scaled domain, "
+                  "and the share of predicted vocal magnitude that is the mixture's floor):", "",
+                  "| run | MAE | MSE | MAE of its best constant | predicted vocal / mixture energy |",
+                  "|---|---:|---:|---:|---:|"]
+        for run_dir in args.runs:
+            s = runs_lib.settings(run_dir)
+            x, y = scaled_pairs(store, s.norm, s.scaler, indices)
+            window_model = WindowModel.from_run(run_dir)
+            y_hat = np.concatenate([window_model.model(x[k:k + 16], training=False).numpy()
+                                    for k in range(0, len(x), 16)])
+            mix = np.stack([store.read("mix_mag", int(i)) for i in indices])
+            vocal_hat = window_model.vocal_mag(mix)
+            ratio = float(np.sum(vocal_hat ** 2) / np.sum(mix ** 2))
+            mae, mse = loss(y_hat, y)
+            lines.append(f"| {Path(run_dir).name} | {mae:.4g} | {mse:.4g} | "
+                         f"{stats.get((s.norm, s.scaler), {}).get('constant', (float('nan'),))[0]:.4g} | {ratio:.3f} |")
+            print(lines[-1], flush=True)
+            k = int(np.argmax(np.abs(y).reshape(len(y), -1).sum(axis=1)))
+            panels.append((Path(run_dir).name, y[k, ..., 0], y_hat[k, ..., 0]))
+    out = ROOT / args.out if not Path(args.out).is_absolute() else Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    if panels:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, axes = plt.subplots(len(panels), 2, figsize=(10, 3.2 * len(panels)), squeeze=False)
+        for row, (name, target, prediction) in enumerate(panels):
+            vmin, vmax = np.percentile(target, [1, 99])
+            for col, (title, image) in enumerate((("scaled target", target), ("prediction", prediction))):
+                im = axes[row, col].imshow(image, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax)
+                axes[row, col].set_title(f"{name}: {title}", fontsize=9)
+            fig.colorbar(im, ax=axes[row, :].tolist(), shrink=0.8)
+        fig.savefig(out.with_suffix(".png"), dpi=70)
+        plt.close(fig)
+    print(f"collapse: -> {out.with_suffix('.md')}" + (f", {out.with_suffix('.png')}" if panels else ""))
+
+
+if __name__ == "__main__":
+    main()
