@@ -43,8 +43,7 @@ PAPER_TABLE = [
 
 # ---------------------------------------------------------------- runs
 def weights_key(run_dir: Path) -> str:
-    weights = run_dir / "best.weights.h5"
-    stat = weights.stat()
+    stat = runs.weights_file(run_dir).stat()
     return hashlib.sha1(f"{stat.st_size}-{stat.st_mtime_ns}".encode()).hexdigest()[:10]
 
 
@@ -63,7 +62,6 @@ def evaluate_run(run_dir: Path, test_data: list[str] | None, protocols: list[str
     from separation import WindowModel
     run_dir = Path(run_dir)
     data = test_data or list(runs.settings(run_dir).data)
-    runs.weights_file(run_dir)
     store = test_store(data)
     suffix = "" if phase == "mixture" else f"-{phase}"
     cache = run_dir / "estimates" / f"{store.fingerprint()}-{weights_key(run_dir)}{suffix}.h5"

@@ -55,7 +55,8 @@ def check_windows(n: int = 4, seed: int = 0):
         slope = 3.0 / (1.0 + bins / (20 + 10 * k))
         harmonics = (np.sin(2 * np.pi * bins / (12 + 3 * k)) > 0.9) * rng.uniform(1, 4, (1, audio.WINDOW_FRAMES))
         window = (slope + harmonics) * rng.gamma(2.0, 0.5, (audio.N_BINS, audio.WINDOW_FRAMES))
-        window[:, (frames[0] > 100 - 10 * k)] = 0.0 if k == n - 1 else window[:, (frames[0] > 100 - 10 * k)]
+        if k == n - 1:                      # the last window ends in silence (zero-range frames)
+            window[:, frames[0] > 100 - 10 * k] = 0.0
         windows.append(window)
     return np.stack(windows)[..., None].astype(np.float32)
 

@@ -557,9 +557,6 @@ class Separator:
     def band(self) -> str:
         return self.song_separator.band
 
-    def _run(self, source, write, progress=None) -> None:
-        self.song_separator.run(source, write, progress)
-
     def separate(self, waveform: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
         """Stems of an in-memory waveform.
 
@@ -577,7 +574,7 @@ class Separator:
             blocks["vocals"].append(vocals)
             blocks["accompaniment"].append(accompaniment)
 
-        self._run(source, collect)
+        self.song_separator.run(source, collect)
         stems = {k: np.concatenate(v) for k, v in blocks.items()}
         if np.ndim(waveform) == 1 or self.band == "paper":
             stems = {k: v[:, 0] for k, v in stems.items()}
@@ -637,7 +634,7 @@ class Separator:
                     if on_progress:
                         on_progress(done / source.frames)
 
-                self._run(source, writers, progress)
+                self.song_separator.run(source, writers, progress)
             complete = True
         finally:
             writers.close(complete)

@@ -22,7 +22,7 @@ from pathlib import Path
 import augment
 import hardware
 import normalize
-from runs import RUNS_ROOT, EpochState, is_complete_run, plot_curves, run_name, write_json
+import runs
 
 LOSSES = ("mae", "mse")
 PAPER_SIZE_FILTERS = 32     # base filters from which a CPU run gets the CPU-size advice (paper: 64)
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cache folders or files from data_prep.py (several = one dataset)")
     g.add_argument("--run-dir", type=Path, default=None,
                    help="output folder (default: results/runs/<norm>-<scaler>-<loss>[-<tag>])")
-    g.add_argument("--runs-root", type=Path, default=RUNS_ROOT, help="parent of default run folders")
+    g.add_argument("--runs-root", type=Path, default=runs.RUNS_ROOT, help="parent of default run folders")
     g.add_argument("--tag", default="", help="suffix for the default run folder name")
     g.add_argument("--resume", action="store_true", help="continue an interrupted run from its last completed epoch")
     g.add_argument("--force", action="store_true", help="overwrite a complete run instead of skipping it")
@@ -111,11 +111,10 @@ def make_strategy(distribute: str):
 # ---------------------------------------------------------------- training
 def train_one(args, strategy=None) -> dict:
     """Train one configuration; returns its config dict (with results)."""
-    import runs
     from cache import CacheError, WindowStore, resolve_caches
 
-    run_dir = Path(args.run_dir) if args.run_dir else args.runs_root / run_name(args)
-    if is_complete_run(run_dir) and not args.force:
+    run_dir = Path(args.run_dir) if args.run_dir else args.runs_root / runs.run_name(args)
+    if runs.is_complete_run(run_dir) and not args.force:
         print(f"train: {run_dir} is complete; skipped (--force retrains it)")
         return json.loads((run_dir / "config.json").read_text())
     try:
@@ -133,7 +132,6 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
 
     import model as model_lib
     import pipeline
-    import runs
     resume_file = run_dir / "resume.keras"
     if resume_file.exists() and not args.resume and not args.force:
         raise SystemExit(f"train: {run_dir} holds an unfinished run: --resume continues it, --force restarts it")
@@ -169,12 +167,12 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
         "versions": runs.versions(), "git_commit": runs.git_commit(), "seed": args.seed,
     })
     config.setdefault("started", time.strftime("%Y-%m-%d %H:%M:%S"))
-    write_json(run_dir / "config.json", config)
+    runs.write_json(run_dir / "config.json", config)
 
     keras.mixed_precision.set_global_policy(precision)
     strategy = strategy or make_strategy(args.distribute)
     config["hardware"]["replicas"] = strategy.num_replicas_in_sync
-    write_json(run_dir / "config.json", config)
+    runs.write_json(run_dir / "config.json", config)
     with strategy.scope():
         if resuming:
             net = keras.models.load_model(resume_file)
@@ -191,7 +189,7 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
         keras.callbacks.ModelCheckpoint(run_dir / "best.weights.h5", monitor="val_loss", save_best_only=True,
                                         save_weights_only=True, initial_value_threshold=best_so_far),
         keras.callbacks.CSVLogger(run_dir / "history.csv", append=resuming),
-        EpochState(run_dir, config).callback,
+        runs.EpochState(run_dir, config).callback,
     ]
     if args.reduce_lr_on_plateau:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, verbose=1))
@@ -237,8 +235,8 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
     if stopped_early:
         results["stopped_early_at_epoch"] = done
     config["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    write_json(run_dir / "config.json", config)
-    plot_curves([run_dir], run_dir / "training_curves.png", run_dir.name)
+    runs.write_json(run_dir / "config.json", config)
+    runs.plot_curves([run_dir], run_dir / "training_curves.png", run_dir.name)
     if interrupted:
         print(f"\ntrain: interrupted during epoch {done + 1}; epochs 1..{done} are saved in {run_dir}; "
               f"continue with the same command plus --resume")
@@ -291,7 +289,7 @@ def main(argv=None) -> None:
     summary = []
     for norm, scaler, loss in GRID:
         run_args = argparse.Namespace(**{**vars(args), "norm": norm, "scaler": scaler, "loss": loss})
-        run_args.resume = args.resume or (args.runs_root / run_name(run_args) / "resume.keras").exists()
+        run_args.resume = args.resume or (args.runs_root / runs.run_name(run_args) / "resume.keras").exists()
         keras.backend.clear_session()
         keras.utils.set_random_seed(args.seed)
         config = train_one(run_args)
