@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import audio
-from separation import STEMS
+from separation import DEFAULT_WIENER_ITERATIONS, MAX_WIENER_ITERATIONS, STEMS
 
 MAX_MB = 50
 MAX_MINUTES = 12.0
@@ -49,6 +49,7 @@ PAGE = """<!doctype html>
 up to {max_mb} MB and {max_minutes} minutes per song (mp3, wav, flac, ogg, m4a).</p>
 <form id="form" class="box">
  <input type="file" id="file" name="file" accept="audio/*">
+ <label class="muted">post-filter <select id="wiener">{wiener_options}</select></label>
  <button type="submit" id="go">Separate</button>
 </form>
 <div id="status" class="box" hidden><div id="stage">Uploading&hellip;</div><progress id="bar" max="1" value="0"></progress></div>
@@ -68,7 +69,7 @@ $("form").addEventListener("submit", ev => {
   if (!file) { $("error").textContent = "Choose an audio file first."; return; }
   const data = new FormData(); data.append("file", file);
   const xhr = new XMLHttpRequest();
-  xhr.open("POST", "api/jobs");
+  xhr.open("POST", "api/jobs?wiener=" + $("wiener").value);
   $("status").hidden = false; $("stage").textContent = "Uploading…"; $("go").disabled = true;
   xhr.upload.onprogress = e => { if (e.lengthComputable) $("bar").value = e.loaded / e.total; };
   xhr.onload = () => {
@@ -109,14 +110,17 @@ class Job:
     error: str = ""
     warning: str = ""
     created: float = field(default_factory=time.time)
+    wiener_iterations: int = 0
 
 
 class Service:
     """Jobs, the model worker and the clean-up; shared by the ASGI app's routes."""
 
-    def __init__(self, run_dir: Path, work_dir: Path, max_mb: float, max_minutes: float, keep_minutes: float):
+    def __init__(self, run_dir: Path, work_dir: Path, max_mb: float, max_minutes: float, keep_minutes: float,
+                 wiener_iterations: int = 0):
         from separation import Separator
         self.separator = Separator.from_run(run_dir, band="full")
+        self.wiener_iterations = wiener_iterations          # the page's default choice
         name = self.separator.config["name"]
         self.model_name = name if name == Path(run_dir).name else f"{Path(run_dir).name} ({name})"
         self.work_dir, self.max_bytes = work_dir, int(max_mb * 2 ** 20)
@@ -161,6 +165,8 @@ class Service:
     def separate(self, job: Job, upload: Path) -> None:
         """Runs on the worker thread."""
         job.status = "separating"
+        # one worker thread runs the jobs in turn, so the shared separator can take each job's choice
+        self.separator.song_separator.wiener_iterations = job.wiener_iterations
         try:
             self.separator.separate_to_file(upload, job.folder, "{instrument}.{codec}", "wav", scratch=job.folder,
                                             on_progress=lambda fraction: setattr(job, "progress", min(0.99, fraction)),
@@ -296,7 +302,10 @@ def create_app(service: Service):
     from starlette.routing import Route
 
     async def index(request: Request):
-        return HTMLResponse(PAGE.replace("{model}", service.model_name).replace("{max_mb}", f"{service.max_bytes // 2 ** 20}")
+        options = "".join(f'<option value="{n}"{" selected" if n == service.wiener_iterations else ""}>'
+                          f'{"soft masks" if n == 0 else f"Wiener filter, {n} iteration" + "s" * (n > 1)}</option>'
+                          for n in range(MAX_WIENER_ITERATIONS + 1))
+        return HTMLResponse(PAGE.replace("{wiener_options}", options).replace("{model}", service.model_name).replace("{max_mb}", f"{service.max_bytes // 2 ** 20}")
                             .replace("{max_minutes}", f"{service.max_seconds / 60:g}"))
 
     async def create_job(request: Request):
@@ -309,6 +318,9 @@ def create_app(service: Service):
         boundary = options.get(b"boundary")
         if content_type != b"multipart/form-data" or not boundary:
             return JSONResponse({"error": "Send the song as a multipart form upload (field 'file')."}, status_code=400)
+        wiener = request.query_params.get("wiener", str(service.wiener_iterations))
+        if not (wiener.isdigit() and int(wiener) <= MAX_WIENER_ITERATIONS):
+            return JSONResponse({"error": f"wiener must be 0..{MAX_WIENER_ITERATIONS}."}, status_code=400)
         receiver = UploadReceiver(service, boundary)
         try:
             async for chunk in request.stream():
@@ -327,6 +339,7 @@ def create_app(service: Service):
         if message:
             service.drop(job)
             return JSONResponse({"error": message}, status_code=400)
+        job.wiener_iterations = int(wiener)
         service.worker.submit(service.separate, job, path)
         return JSONResponse({"id": job.id, "name": job.name})
 
@@ -376,6 +389,9 @@ def main(argv=None) -> None:
     p.add_argument("--max-mb", type=float, default=MAX_MB, help="upload size limit")
     p.add_argument("--max-minutes", type=float, default=MAX_MINUTES, help="song length limit")
     p.add_argument("--keep-minutes", type=float, default=KEEP_MINUTES, help="delete results after this long")
+    p.add_argument("--wiener-iterations", type=int, choices=range(MAX_WIENER_ITERATIONS + 1),
+                   default=DEFAULT_WIENER_ITERATIONS, help="the page's default post-filter: 0 = soft masks, N = "
+                                                          "Wiener filter with N EM iterations")
     args = p.parse_args(argv)
     import uvicorn
 
@@ -389,7 +405,7 @@ def main(argv=None) -> None:
     import scratch
     work_dir = scratch.scratch_dir()          # also sweeps job folders left by a killed server
     try:
-        service = Service(run_dir, work_dir, args.max_mb, args.max_minutes, args.keep_minutes)
+        service = Service(run_dir, work_dir, args.max_mb, args.max_minutes, args.keep_minutes, args.wiener_iterations)
     except runs.RunError as exc:
         shutil.rmtree(work_dir, ignore_errors=True)
         raise SystemExit(f"app: {exc}")

@@ -136,26 +136,25 @@ def epoch_recipes(store, epoch: int, seed: int, mix=PAPER_MIX, augment: bool = T
     return recipes[rng.permutation(len(recipes))] if shuffle else recipes
 
 
-def make_example(store, recipe) -> tuple[np.ndarray, np.ndarray]:
-    """(mix_mag, vocal_mag) windows (N_BINS, WINDOW_FRAMES, 1) for one recipe."""
-    mix = store.read("mix_mag", recipe["first"])
-    vocal = store.read("vocal_mag", recipe["first"])
+def make_example(store, recipe, names=("mix_mag", "vocal_mag"), read=None) -> tuple[np.ndarray, ...]:
+    """The windows `names` (N_BINS, WINDOW_FRAMES, channels) of one recipe, each spliced or blacked
+    out alike. read(name, index) reads a window (default: store.read; pipeline.WindowReader adds
+    derived arrays such as the accompaniment)."""
+    read = read or store.read
+    arrays = [read(name, recipe["first"]) for name in names]
     kind = recipe["kind"]
     if kind == SPLICE:
-        mix = splice(mix, store.read("mix_mag", recipe["second"]))
-        vocal = splice(vocal, store.read("vocal_mag", recipe["second"]))
+        arrays = [splice(x, read(name, recipe["second"])) for name, x in zip(names, arrays)]
     elif kind == BLACKOUT:
-        mix, vocal = blackout(mix, recipe["start"]), blackout(vocal, recipe["start"])
-    return mix, vocal
+        arrays = [blackout(x, recipe["start"]) for x in arrays]
+    return tuple(arrays)
 
 
-def make_batch(store, recipes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mix_mag, vocal_mag) batches (len(recipes), N_BINS, WINDOW_FRAMES, 1) for a list of recipes."""
-    shape = (len(recipes), audio.N_BINS, audio.WINDOW_FRAMES, 1)
-    mix, vocal = np.empty(shape, np.float32), np.empty(shape, np.float32)
-    for k, recipe in enumerate(recipes):
-        mix[k], vocal[k] = make_example(store, recipe)
-    return mix, vocal
+def make_batch(store, recipes: np.ndarray, names=("mix_mag", "vocal_mag"), read=None) -> tuple[np.ndarray, ...]:
+    """Batches (len(recipes), N_BINS, WINDOW_FRAMES, channels) of the windows `names` for a list of recipes."""
+    examples = [make_example(store, recipe, names, read) for recipe in recipes]
+    return tuple(np.stack([example[k] for example in examples]).astype(np.float32, copy=False)
+                 for k in range(len(names)))
 
 
 def plot_examples(store, path: Path, seed: int = 0) -> Path:

@@ -41,7 +41,29 @@ COMPRESSION = None
 
 
 # ---------------------------------------------------------------- writing
-class CacheWriter:
+class PartialFile:
+    """An HDF5 file written as NAME.partial, marked complete and renamed by finish(); abort() leaves
+    the partial file, which can never pass for complete."""
+
+    def __init__(self, path: Path):
+        import h5py
+        self.path = Path(path)
+        self.partial = self.path.with_name(self.path.name + ".partial")
+        self.file = h5py.File(self.partial, "w")
+        self.file.attrs["complete"] = False
+
+    def finish(self) -> Path:
+        self.file.attrs["complete"] = True
+        self.file.close()
+        os.replace(self.partial, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        if self.file.id.valid:
+            self.file.close()
+
+
+class CacheWriter(PartialFile):
     """Streams songs into NAME.h5.partial with resizable chunked datasets; renames on close.
 
     Args:
@@ -50,13 +72,9 @@ class CacheWriter:
     """
 
     def __init__(self, path: Path, params: dict):
-        import h5py
-        self.path = Path(path)
-        self.partial = self.path.with_name(self.path.name + ".partial")
-        self.file = h5py.File(self.partial, "w")
+        super().__init__(path)
         self.file.attrs["params"] = json.dumps(params, sort_keys=True)
         self.file.attrs["versions"] = json.dumps(package_versions(), sort_keys=True)
-        self.file.attrs["complete"] = False
         for name in WINDOW_ARRAYS:
             self.file.create_dataset(name, shape=(0, *audio.WINDOW_SHAPE), maxshape=(None, *audio.WINDOW_SHAPE),
                                      dtype="float32", chunks=(1, *audio.WINDOW_SHAPE), compression=COMPRESSION)
@@ -106,26 +124,12 @@ class CacheWriter:
 
     def close(self) -> Path:
         """Write the songs table and fingerprint, mark complete and rename to the final name."""
-        import h5py
-        group = self.file.create_group("songs")
-        for key, values in self.songs.items():
-            if isinstance(values[0], str):
-                group.create_dataset(key, data=np.array(values, dtype=object), dtype=h5py.string_dtype("utf-8"))
-            else:
-                group.create_dataset(key, data=np.array(values, dtype=np.int64))
+        write_table(self.file.create_group("songs"), self.songs)
         digest = hashlib.sha1(self.file.attrs["params"].encode())
         digest.update(json.dumps(self.songs["name"]).encode())
         digest.update(np.array(self.songs["length"], dtype=np.int64).tobytes())
         self.file.attrs["fingerprint"] = digest.hexdigest()[:16]
-        self.file.attrs["complete"] = True
-        self.file.close()
-        os.replace(self.partial, self.path)
-        return self.path
-
-    def abort(self) -> None:
-        """Leave the partial file as it is (never renamed, so it cannot pass for complete)."""
-        if self.file.id.valid:
-            self.file.close()
+        return self.finish()
 
 
 def package_versions() -> dict:
@@ -179,6 +183,16 @@ def resolve_caches(specs: list[str | Path], split: str) -> list[Path]:
             raise CacheError(f"no {split} cache at {spec}: run `python data_prep.py --out {spec}` first")
         paths += found
     return paths
+
+
+def write_table(group, columns: dict[str, list]) -> None:
+    """Columns of a songs table into an HDF5 group: strings as UTF-8, everything else int64."""
+    import h5py
+    for key, values in columns.items():
+        if values and isinstance(values[0], str):
+            group.create_dataset(key, data=np.array(values, dtype=object), dtype=h5py.string_dtype("utf-8"))
+        else:
+            group.create_dataset(key, data=np.array(values, dtype=np.int64))
 
 
 class CacheError(ValueError):
@@ -273,6 +287,17 @@ class WindowStore:
         f = self._open()[self.song_file[song]]
         start = self.songs["wave_start"][song]
         return f[name][start:start + self.songs["length"][song]]
+
+    def read_wave_range(self, name: str, song: int, start: int, n: int) -> np.ndarray:
+        """Samples [start, start + n) of a song's waveform, zero-padded outside the song: float32 (n,)."""
+        out = np.zeros(n, np.float32)
+        length = self.songs["length"][song]
+        lo, hi = max(start, 0), min(start + n, length)
+        if hi > lo:
+            f = self._open()[self.song_file[song]]
+            base = self.songs["wave_start"][song]
+            out[lo - start:hi - start] = f[name][base + lo:base + hi]
+        return out
 
     def fingerprint(self) -> str:
         return "+".join(self.fingerprints)

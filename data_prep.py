@@ -340,6 +340,46 @@ def write_split(path: Path, songs: list[Song], params: dict, jobs: int, desc: st
     return stats
 
 
+def source_stems(song: Song) -> tuple[str, ...]:
+    """The stems a song contributes to online remixing (sources.py)."""
+    return ("vocals", *accompaniment_parts(song))
+
+
+def write_sources(path: Path, songs: list[Song], params: dict, jobs: int) -> dict:
+    """Per-stem 11025 Hz waveforms of the training songs (not remixes) -> path (sources.py format)."""
+    from tqdm import tqdm
+    import sources
+
+    def decode(song: Song):
+        try:
+            return song, decode_stems(song, source_stems(song))[0], ""
+        except (audio.AudioError, OSError, RuntimeError, ValueError) as exc:
+            text = str(exc).strip().splitlines()
+            return song, None, f"skipped {song.path}: cannot decode ({text[-1] if text else type(exc).__name__})"
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = sources.SourceWriter(path, params)
+    stats = {"songs": 0, "skipped": 0, "samples": 0}
+    try:
+        with tqdm(total=len(songs), desc="sources", unit="song", file=sys.stderr) as bar:
+            for song, stems, message in parallel_map(decode, songs, jobs):
+                if stems is None or max(float(np.abs(w).max(initial=0.0)) for w in stems.values()) < SILENCE_PEAK:
+                    tqdm.write(f"data_prep: {message or f'skipped {song.path}: silent'}", file=sys.stderr)
+                    stats["skipped"] += 1
+                else:
+                    writer.add(stems, song.name, song.source)
+                    stats["songs"] += 1
+                    stats["samples"] += min(len(w) for w in stems.values())
+                bar.update()
+        if stats["songs"] == 0:
+            raise SystemExit(f"data_prep: no usable training song for {path}; nothing written")
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+    return stats
+
+
 # ---------------------------------------------------------------- CLI
 def parse_shard(text: str | None) -> tuple[int, int]:
     if not text:
@@ -383,6 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--remix", type=int, default=0, metavar="N",
                      help="add N remixed training songs (one song's vocals over other songs' "
                           "accompaniment stems, random gains 0.25..1.25)")
+    opt.add_argument("--sources", action="store_true",
+                     help="also write OUT/sources.h5: each training song's stems (vocals, drums, bass, other or "
+                          "accompaniment) as 11025 Hz waveforms, for train.py --online-remix")
     opt.add_argument("--seed", type=int, default=0, help="seed for remixing")
     opt.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS, help="splits to write")
     opt.add_argument("--jobs", type=int, default=(os.cpu_count() or 1) + 1,
@@ -425,7 +468,7 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     started = time.time()
     try:
-        songs, sources = gather_songs(args)
+        songs, sources_ = gather_songs(args)
     except audio.AudioError as exc:
         raise SystemExit(f"data_prep: {exc}")
     k, n = args.shard or (1, 1)
@@ -435,7 +478,7 @@ def main(argv=None) -> None:
         split_songs = [s for s in songs if s.split == split][k - 1::n]
         name = f"{split}-{k}of{n}.h5" if args.shard else f"{split}.h5"
         path = args.out / name
-        params = {"format": CACHE_FORMAT, **audio.stft_params(), "sources": sources, "split": split,
+        params = {"format": CACHE_FORMAT, **audio.stft_params(), "sources": sources_, "split": split,
                   "valid_fraction": args.valid_fraction, "remix": args.remix, "seed": args.seed,
                   "shard": [k, n], "songs": [s.name for s in split_songs]}
         if not split_songs:
@@ -447,6 +490,20 @@ def main(argv=None) -> None:
             continue
         stats = write_split(path, split_songs, params, args.jobs, desc=f"{split:5s}")
         totals.update(stats)
+        written.append(path)
+    if args.sources:
+        import sources
+        train_songs = [s for s in songs if s.split == "train" and s.kind != "remix"][k - 1::n]
+        params = {"format": 1, "sample_rate": audio.SAMPLE_RATE, "resample": f"soxr-{audio.RESAMPLE_QUALITY}",
+                  "sources": sources_, "songs": [s.name for s in train_songs], "shard": [k, n]}
+        path = args.out / (f"sources-{k}of{n}.h5" if args.shard else sources.FILE_NAME)
+        if not args.force and sources.is_current(path, params):
+            print(f"data_prep: {path} is up to date (same parameters); --force rebuilds it", file=sys.stderr)
+        else:
+            stats = write_sources(path, train_songs, params, args.jobs)
+            totals["skipped"] += stats["skipped"]
+            print(f"data_prep: {path}: stems of {stats['songs']} training songs, "
+                  f"{stats['samples'] / audio.SAMPLE_RATE / 60:.1f} min", file=sys.stderr)
         written.append(path)
     size_mb = sum(p.stat().st_size for p in written) / 2 ** 20
     hours = totals["samples"] / audio.SAMPLE_RATE / 3600

@@ -47,33 +47,40 @@ def weights_key(run_dir: Path) -> str:
     return hashlib.sha1(f"{stat.st_size}-{stat.st_mtime_ns}".encode()).hexdigest()[:10]
 
 
-def scores_name(protocol: str, phase: str = "mixture") -> str:
-    """scores_<protocol>.json, or scores_<protocol>_griffin-lim.json for the estimated phase."""
-    return f"scores_{protocol}" + ("" if phase == "mixture" else f"_{phase}") + ".json"
+def variant(phase: str = "mixture", wiener_iterations: int = 0) -> list[str]:
+    """What sets a scoring apart from the paper's chain: ["griffin-lim"], ["wiener2"], both or none."""
+    return ([phase] if phase != "mixture" else []) + ([f"wiener{wiener_iterations}"] if wiener_iterations else [])
+
+
+def scores_name(protocol: str, phase: str = "mixture", wiener_iterations: int = 0) -> str:
+    """scores_<protocol>.json, or e.g. scores_<protocol>_griffin-lim.json / _wiener1.json for a variant."""
+    return "_".join([f"scores_{protocol}", *variant(phase, wiener_iterations)]) + ".json"
 
 
 def evaluate_run(run_dir: Path, test_data: list[str] | None, protocols: list[str], jobs: int,
-                 phase: str = "mixture"):
+                 phase: str = "mixture", wiener_iterations: int = 0):
     """Score one run; writes run_dir/scores_<protocol>[_<phase>].json. Returns ({protocol: scores}, test store).
 
     phase "griffin-lim" reconstructs the vocal waves with Griffin-Lim instead of the mixture's phase
     (museval protocol; the paper protocol scores magnitudes with the mixture's phase by definition).
+    wiener_iterations > 0 filters with norbert's Wiener filter (separation.vocal_spectrum).
     """
     from separation import WindowModel
     run_dir = Path(run_dir)
     data = test_data or list(runs.settings(run_dir).data)
     store = test_store(data)
-    suffix = "" if phase == "mixture" else f"-{phase}"
+    suffix = "".join(f"-{v}" for v in variant(phase, wiener_iterations))
     cache = run_dir / "estimates" / f"{store.fingerprint()}-{weights_key(run_dir)}{suffix}.h5"
     separator = None if cache.exists() else WindowModel.from_run(run_dir)
-    vocal_mag, waves = estimates(store, separator, cache, phase)
+    vocal_mag, waves = estimates(store, separator, cache, phase, wiener_iterations)
     out = {}
     for protocol in protocols:
         scores = score(store, vocal_mag, waves, protocol, jobs, run_dir.name)
         scores.update({"run": run_dir.name, "test_data": [str(p) for p in store.paths],
                        "test_fingerprint": store.fingerprint(), "weights": "best.weights.h5", "phase": phase,
+                       "wiener_iterations": wiener_iterations,
                        "evaluated": time.strftime("%Y-%m-%d %H:%M:%S")})
-        (run_dir / scores_name(protocol, phase)).write_text(json.dumps(scores, indent=1))
+        (run_dir / scores_name(protocol, phase, wiener_iterations)).write_text(json.dumps(scores, indent=1))
         out[protocol] = scores
     return out, store
 
@@ -236,6 +243,9 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, default=ROOT / "results", help="where tables and figures go")
     p.add_argument("--phase", choices=("mixture", "griffin-lim"), default="mixture",
                    help="vocal phase for the waveforms scored by museval: the mixture's (paper) or Griffin-Lim's")
+    p.add_argument("--wiener-iterations", type=int, default=0, metavar="N",
+                   help="0 = the model's soft masks; N > 0 = norbert's Wiener filter with N EM iterations (pays "
+                        "with two-source models, --target masked2)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="songs scored in parallel")
     args = p.parse_args(argv)
     if not args.run and not args.all:
@@ -251,7 +261,8 @@ def main(argv=None) -> None:
     groups: dict[str, dict] = {}
     for run_dir in run_dirs:
         try:
-            scores, store = evaluate_run(run_dir, args.test_data, protocols, args.jobs, args.phase)
+            scores, store = evaluate_run(run_dir, args.test_data, protocols, args.jobs, args.phase,
+                                         args.wiener_iterations)
         except (runs.RunError, CacheError) as exc:
             raise SystemExit(f"evaluate: {exc}")
         config = runs.read_config(run_dir)
@@ -260,7 +271,7 @@ def main(argv=None) -> None:
         for proto, s in scores.items():
             h = headline(s)
             isr = f" ISR {fmt(h['ISR'])}" if "ISR" in h else ""
-            print(f"evaluate: {run_dir.name} [{proto}{'' if args.phase == 'mixture' else ', ' + args.phase}] vocals "
+            print(f"evaluate: {run_dir.name} [{', '.join([proto, *variant(args.phase, args.wiener_iterations)])}] vocals "
                   f"SDR {fmt(h['SDR'])} SIR {fmt(h['SIR'])} SAR {fmt(h['SAR'])}{isr} dB on {group['label']}", flush=True)
     if not args.all:
         return
@@ -272,7 +283,8 @@ def main(argv=None) -> None:
         plot_spectrograms(best["dir"], store, args.out / f"spectrograms_{slug}.png")
     command = "python evaluate.py --all" + (f" --test-data {' '.join(args.test_data)}" if args.test_data else "") + \
         (f" --protocol {args.protocol}" if args.protocol else "") + \
-        (f" --phase {args.phase}" if args.phase != "mixture" else "")
+        (f" --phase {args.phase}" if args.phase != "mixture" else "") + \
+        (f" --wiener-iterations {args.wiener_iterations}" if args.wiener_iterations else "")
     tables = write_tables(list(groups.values()), args.out, command)
     plot_normalization(args.out / "normalization.png")
     runs.plot_curves(run_dirs, args.out / "training_curves.png", "all runs")

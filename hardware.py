@@ -51,6 +51,38 @@ def has_fast_bfloat16() -> bool:
     return any(f in cpu_info()["flags"] for f in BF16_FLAGS)
 
 
+def keras_backend() -> str:
+    """The Keras backend this process uses (KERAS_BACKEND, else Keras' config; tensorflow by default)."""
+    import keras
+    return keras.backend.backend()
+
+
+def gpu_names() -> list[str]:
+    """The GPUs the Keras backend sees, by name."""
+    backend = keras_backend()
+    if backend == "jax":
+        import jax
+        return [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+    if backend == "torch":
+        import torch
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    import tensorflow as tf
+    names = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            names.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
+        except (ValueError, RuntimeError):
+            names.append(gpu.name)
+    return names
+
+
+def backend_version() -> dict:
+    """{backend name: version} of the Keras backend in use."""
+    backend = keras_backend()
+    module = __import__({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, backend))
+    return {backend: module.__version__}
+
+
 def onednn_state() -> str:
     """'on' or 'off' as TensorFlow will see it (TF_ENABLE_ONEDNN_OPTS), with who decided."""
     value = os.environ.get("TF_ENABLE_ONEDNN_OPTS")

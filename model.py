@@ -7,7 +7,8 @@
                     BN -> LeakyReLU 0.2] with 16..512 filters, 6 x [Conv2DTranspose 5x5 stride 2
                     -> BN -> ReLU], dropout 0.5 on the first three, skip concatenations
 
-    target          "direct", "mask" or "masked": the output stage, defined in targets.py
+    target          "direct", "mask", "masked", or for two sources "masked2" / "direct2": the
+                    output stage, defined in targets.py
 
 `base_filters` scales every level (64 = paper for arch="paper", 16 = Jansson; 8 or 16 for a CPU).
 The output layer is float32 under mixed precision. Trained runs are loaded by runs.load_run.
@@ -37,7 +38,7 @@ def _conv_block(x, filters: int, name: str):
     return x
 
 
-def _paper_unet(inputs, base: int):
+def _paper_unet(inputs, base: int, outputs: int = 1):
     from keras import layers
     x, skips = inputs, []
     for level in range(PAPER_DEPTH):
@@ -50,10 +51,10 @@ def _paper_unet(inputs, base: int):
         x = layers.Conv2DTranspose(filters, 2, strides=2, padding="same", name=f"up{level + 1}")(x)
         x = layers.Concatenate(name=f"skip{level + 1}")([x, skips[level]])
         x = _conv_block(x, filters, f"dec{level + 1}")
-    return layers.Conv2D(1, 1, name="output_conv")(x)
+    return layers.Conv2D(outputs, 1, name="output_conv")(x)
 
 
-def _jansson_unet(inputs, base: int):
+def _jansson_unet(inputs, base: int, outputs: int = 1):
     from keras import layers
     x, skips = inputs, []
     for level in range(JANSSON_DEPTH):
@@ -68,7 +69,7 @@ def _jansson_unet(inputs, base: int):
         if i < 3:
             x = layers.Dropout(0.5, name=f"dec{level + 1}_dropout")(x)
         x = layers.Concatenate(name=f"skip{level + 1}")([x, skips[level]])
-    return layers.Conv2DTranspose(1, 5, strides=2, padding="same", name="output_conv")(x)
+    return layers.Conv2DTranspose(outputs, 5, strides=2, padding="same", name="output_conv")(x)
 
 
 def build_unet(base_filters: int = 64, arch: str = "paper", target: str = "direct"):
@@ -77,14 +78,16 @@ def build_unet(base_filters: int = 64, arch: str = "paper", target: str = "direc
     Args:
         base_filters: filters of the first level; every level scales with it.
         arch: "paper" or "jansson".
-        target: "direct" (linear output), "mask" (sigmoid output) or "masked" (sigmoid x input).
+        target: "direct" (linear output), "mask" (sigmoid output), "masked" (sigmoid x input) or
+            "masked2" (two sigmoid masks x input: vocals and accompaniment channels) or "direct2"
+            (two linear channels).
     """
     import keras
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; choose one of {ARCHS}")
     targets.check(target)
     inputs = keras.Input(INPUT_SHAPE, name="mix_mag")
-    features = (_paper_unet if arch == "paper" else _jansson_unet)(inputs, base_filters)
+    features = (_paper_unet if arch == "paper" else _jansson_unet)(inputs, base_filters, len(targets.sources(target)))
     outputs = targets.output_layer(features, inputs, target)
     return keras.Model(inputs, outputs, name=f"unet_{arch}_{base_filters}_{target}")
 

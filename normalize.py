@@ -3,8 +3,9 @@
 Statistics come from the *mixture* window only; the same affine transform is applied to the
 vocal target, and predictions are mapped back with the mixture's statistics. All functions
 take batches of windows shaped (..., N_BINS, WINDOW_FRAMES, 1) as numpy arrays or tensors and
-are plain TensorFlow ops, so they run vectorized inside a tf.data map. TensorFlow is imported
-when a function first runs, so command lines can list AXES / SCALERS without its start-up.
+are keras.ops, so they run vectorized inside a tf.data map (TensorFlow backend) and on NumPy
+batches under JAX or PyTorch. Keras is imported when a function first runs, so command lines can
+list AXES / SCALERS without its start-up.
 
 Axes:
     frequency: each bin (row) is scaled by statistics over the window's frames.
@@ -34,17 +35,19 @@ def _check(axis: str, scaler: str) -> None:
 
 
 def _quantile(x, q: float, axis: int):
-    """Linear-interpolated quantile along `axis` (numpy's default method, as sklearn uses)."""
-    import tensorflow as tf
-    x = tf.sort(x, axis=axis)
-    n = tf.shape(x)[axis]
-    pos = q * tf.cast(n - 1, x.dtype)
-    lo = tf.cast(tf.floor(pos), tf.int32)
-    hi = tf.minimum(lo + 1, n - 1)
-    frac = pos - tf.cast(lo, x.dtype)
-    x_lo = tf.gather(x, [lo], axis=axis % len(x.shape))
-    x_hi = tf.gather(x, [hi], axis=axis % len(x.shape))
-    return x_lo + frac * (x_hi - x_lo)
+    """Linear-interpolated quantile along `axis` (numpy's default method, as sklearn uses).
+
+    The axis length is static (bins or frames of a window), so the interpolation weights are plain numbers.
+    """
+    from keras import ops
+    x = ops.sort(x, axis=axis)
+    n = x.shape[axis]
+    pos = q * (n - 1)
+    lo = int(pos // 1)
+    hi = min(lo + 1, n - 1)
+    frac = pos - lo
+    x_lo = ops.take(x, [lo], axis=axis)
+    return x_lo if frac == 0 else x_lo + frac * (ops.take(x, [hi], axis=axis) - x_lo)
 
 
 def fit(mix_mag, axis: str, scaler: str) -> tuple:
@@ -56,34 +59,34 @@ def fit(mix_mag, axis: str, scaler: str) -> tuple:
         scaler: "minmax", "max" or "robust".
     """
     _check(axis, scaler)
-    import tensorflow as tf
-    x = tf.convert_to_tensor(mix_mag, dtype=tf.float32)
+    from keras import ops
+    x = ops.convert_to_tensor(mix_mag, dtype="float32")
     reduce_axis = _REDUCE_AXIS[axis]
     if scaler == "minmax":
-        offset = tf.reduce_min(x, axis=reduce_axis, keepdims=True)
-        scale = tf.reduce_max(x, axis=reduce_axis, keepdims=True) - offset
+        offset = ops.min(x, axis=reduce_axis, keepdims=True)
+        scale = ops.max(x, axis=reduce_axis, keepdims=True) - offset
     elif scaler == "max":
-        scale = tf.reduce_max(x, axis=reduce_axis, keepdims=True)
-        offset = tf.zeros_like(scale)
+        scale = ops.max(x, axis=reduce_axis, keepdims=True)
+        offset = ops.zeros_like(scale)
     else:
         offset = _quantile(x, 0.5, reduce_axis)
         scale = _quantile(x, 0.75, reduce_axis) - _quantile(x, 0.25, reduce_axis)
-    scale = tf.where(scale > 0, scale, tf.ones_like(scale))
+    scale = ops.where(scale > 0, scale, ops.ones_like(scale))
     return offset, scale
 
 
 def transform(x, stats: tuple):
     """Apply mixture statistics to x (the mixture itself or the vocal target)."""
-    import tensorflow as tf
+    from keras import ops
     offset, scale = stats
-    return (tf.convert_to_tensor(x, dtype=tf.float32) - offset) / scale
+    return (ops.convert_to_tensor(x, dtype="float32") - offset) / scale
 
 
 def inverse(y, stats: tuple):
     """Undo transform with the mixture's statistics."""
-    import tensorflow as tf
+    from keras import ops
     offset, scale = stats
-    return tf.convert_to_tensor(y, dtype=tf.float32) * scale + offset
+    return ops.convert_to_tensor(y, dtype="float32") * scale + offset
 
 
 def normalize_pair(mix_mag, vocal_mag, axis: str, scaler: str) -> tuple:

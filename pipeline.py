@@ -1,9 +1,13 @@
-"""tf.data input pipelines streamed from the HDF5 caches.
+"""Input pipelines streamed from the HDF5 caches (or remixed on the fly from sources.h5).
 
 Training: per-epoch augmentation recipes (augment.py) -> windows read one by one from the
 cache -> batch -> per-window normalization (normalize.py) on the batch -> prefetch. Nothing
 is materialized: RAM holds a few batches whatever the cache size. Validation: the held-out
 songs' windows in order, un-augmented.
+
+Two implementations of the same batches: tf.data (the TensorFlow backend, the default) and
+keras.utils.PyDataset over NumPy (`numpy_train_dataset` / `numpy_eval_dataset`), which Keras
+feeds to any backend: JAX or PyTorch training on a machine without TensorFlow.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import numpy as np
 
 import audio
 import augment
+import losses
 import normalize
 import targets
 from augment import PAPER_MIX
@@ -34,12 +39,26 @@ class PipelineConfig:
     mix: object = PAPER_MIX
     splice_across_songs: bool = False
     drop_silent_vocals: bool = False
+    loss: str = "mae"
 
 
-def model_io(mix_mag, vocal_mag, cfg: PipelineConfig):
-    """(model input, training label) for a batch of raw magnitudes."""
+def model_io(mix_mag, vocal_mag, cfg: PipelineConfig, accomp_mag=None, spectra=None):
+    """(model input, training label) for a batch of raw magnitudes.
+
+    spectra: for the SDR loss, the raw (mixture, vocals, accompaniment) real/imaginary channels
+    (remix.RemixSampler.batch_with_spectra), appended to the label as losses.py expects.
+    """
     stats = normalize.fit(mix_mag, cfg.norm, cfg.scaler)
-    return normalize.transform(mix_mag, stats), targets.label(mix_mag, vocal_mag, stats, cfg.target)
+    label = targets.label(mix_mag, vocal_mag, stats, cfg.target, accomp_mag)
+    if losses.needs_spectra(cfg.loss):
+        from keras import ops
+        label = ops.concatenate([label, spectra[..., :losses.spectra_channels(len(targets.sources(cfg.target)))]],
+                                axis=-1)
+    return normalize.transform(mix_mag, stats), label
+
+
+def two_sources(cfg: PipelineConfig) -> bool:
+    return len(targets.sources(cfg.target)) == 2
 
 
 def epoch_size(store, cfg: PipelineConfig) -> int:
@@ -85,37 +104,204 @@ def train_dataset(store, cfg: PipelineConfig, epochs: int, initial_epoch: int = 
     import tensorflow as tf
     steps = steps_per_epoch or math.ceil(epoch_size(store, cfg) / cfg.batch_size)
     recipes_of = _EpochRecipes(store, cfg, steps * cfg.batch_size)
+    names, reader = window_names(cfg), WindowReader(store)
 
     def read_batch(global_batch):
         epoch, batch = divmod(int(global_batch), steps)
-        return augment.make_batch(store, recipes_of(epoch)[batch * cfg.batch_size:(batch + 1) * cfg.batch_size])
-
-    shape = (cfg.batch_size, *audio.WINDOW_SHAPE)
+        recipes = recipes_of(epoch)[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]
+        return augment.make_batch(store, recipes, names, reader.read)
 
     def load(global_batch):
-        mix, vocal = tf.numpy_function(read_batch, [global_batch], (tf.float32, tf.float32))
-        return model_io(tf.ensure_shape(mix, shape), tf.ensure_shape(vocal, shape), cfg)
+        arrays = tf.numpy_function(read_batch, [global_batch], (tf.float32,) * len(names))
+        arrays = dict(zip(names, (tf.ensure_shape(x, (cfg.batch_size, *WINDOW_NAMES[n])) for n, x in zip(names, arrays))))
+        return model_io(arrays["mix_mag"], arrays["vocal_mag"], cfg, arrays.get("accomp_mag"), arrays.get("spectra"))
 
     ds = tf.data.Dataset.range(initial_epoch * steps, epochs * steps)
     ds = ds.map(load, num_parallel_calls=READERS, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def remix_dataset(sampler, cfg: PipelineConfig, epochs: int, steps_per_epoch: int, initial_epoch: int = 0):
+    """Training dataset of online remixed batches (remix.RemixSampler), epochs initial_epoch..epochs-1.
+
+    Batch k is a function of (seed, k) only, so --resume continues the same sequence.
+    """
+    import tensorflow as tf
+    shape = (cfg.batch_size, *audio.WINDOW_SHAPE)
+
+    spectra = losses.needs_spectra(cfg.loss)
+
+    def load(global_batch):
+        if spectra:
+            mix, vocal, accomp, spec = tf.numpy_function(lambda k: sampler.batch_with_spectra(int(k), cfg.batch_size),
+                                                         [global_batch], (tf.float32,) * 4)
+            spec = tf.ensure_shape(spec, (*shape[:-1], 6))
+        else:
+            mix, vocal, accomp = tf.numpy_function(lambda k: sampler.batch(int(k), cfg.batch_size), [global_batch],
+                                                   (tf.float32,) * 3)
+            spec = None
+        return model_io(*(tf.ensure_shape(x, shape) for x in (mix, vocal)), cfg, tf.ensure_shape(accomp, shape), spec)
+
+    ds = tf.data.Dataset.range(initial_epoch * steps_per_epoch, epochs * steps_per_epoch)
+    ds = ds.map(load, num_parallel_calls=READERS, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+WINDOW_NAMES = {"mix_mag": audio.WINDOW_SHAPE, "vocal_mag": audio.WINDOW_SHAPE, "accomp_mag": audio.WINDOW_SHAPE,
+                "spectra": (*audio.WINDOW_SHAPE[:-1], 6)}
+
+
+def window_names(cfg: PipelineConfig) -> tuple[str, ...]:
+    """The windows a training batch needs: the mixture and vocals, plus the accompaniment for
+    two-source targets and the raw spectra for the SDR loss."""
+    return ("mix_mag", "vocal_mag") + (("accomp_mag",) if two_sources(cfg) else ()) + \
+        (("spectra",) if losses.needs_spectra(cfg.loss) else ())
+
+
+class WindowReader:
+    """store.read plus the windows a cache does not store, derived from the song's audio: "accomp_mag"
+    and "spectra" (as song_spectra). Only the window's own samples are transformed (audio.excerpt_stft
+    of the centred STFT's frames), so a random window costs one window's STFT, not a song's."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def _source_spec(self, wave: str, index: int) -> np.ndarray:
+        """The complex (N_BINS, WINDOW_FRAMES) window of a song's `wave`, zero past its last frame."""
+        song, k = int(self.store.song_id[index]), int(self.store.window_index[index])
+        start = k * audio.WINDOW_SAMPLES - audio.N_FFT // 2
+        excerpt = self.store.read_wave_range(wave, song, start, audio.EXCERPT_SAMPLES)
+        spec = audio.excerpt_stft(excerpt[None])[0].T
+        spec[:, int(self.store.valid_frames[index]):] = 0          # as audio.to_windows pads
+        return spec
+
+    def read(self, name: str, index: int) -> np.ndarray:
+        if name == "accomp_mag":
+            return np.abs(self._source_spec("accomp_wave", index))[..., None]
+        if name == "spectra":
+            mix = self.store.read("mix_mag", index)[..., 0] * np.exp(1j * self.store.read("mix_phase", index)[..., 0])
+            specs = (mix, self._source_spec("vocal_wave", index), self._source_spec("accomp_wave", index))
+            return np.stack([part for s in specs for part in (s.real, s.imag)], axis=-1).astype(np.float32)
+        return self.store.read(name, index)
+
+
+def song_spec_windows(store, song: int, wave: str) -> np.ndarray:
+    """A cached song's complex STFT windows of one of its waves (accomp_wave or vocal_wave)."""
+    windows, _ = audio.to_windows(audio.stft(store.read_wave(wave, song)))
+    return windows[:store.songs["n_windows"][song]]
+
+
+def song_accomp_mag(store, song: int) -> np.ndarray:
+    """A cached song's accompaniment magnitude windows (not stored: one STFT of its accomp_wave)."""
+    return np.abs(song_spec_windows(store, song, "accomp_wave"))[..., None]
+
+
+def song_spectra(store, song: int) -> np.ndarray:
+    """The SDR loss's label spectra of a cached song: (n, N_BINS, WINDOW_FRAMES, 6) as in
+    remix.RemixSampler.batch_with_spectra (mixture from its stored magnitude and phase)."""
+    mix = store.read_song("mix_mag", song)[..., 0] * np.exp(1j * store.read_song("mix_phase", song)[..., 0])
+    specs = (mix, song_spec_windows(store, song, "vocal_wave"), song_spec_windows(store, song, "accomp_wave"))
+    return np.stack([part for s in specs for part in (s.real, s.imag)], axis=-1).astype(np.float32)
+
+
 def eval_dataset(store, cfg: PipelineConfig):
     """All windows of a store in order, un-augmented, normalized: for validation."""
     import tensorflow as tf
+    both, spectra = two_sources(cfg), losses.needs_spectra(cfg.loss)
 
     def read_song(song):         # one contiguous read per song
         song = int(song)
-        return store.read_song("mix_mag", song), store.read_song("vocal_mag", song)
+        mix, vocal = store.read_song("mix_mag", song), store.read_song("vocal_mag", song)
+        return (mix, vocal, song_accomp_mag(store, song) if both else vocal,
+                song_spectra(store, song) if spectra else vocal)
 
     def load(song):
-        mix, vocal = tf.numpy_function(read_song, [song], (tf.float32, tf.float32))
-        shape = (None, *audio.WINDOW_SHAPE)
-        return tf.ensure_shape(mix, shape), tf.ensure_shape(vocal, shape)
+        arrays = tf.numpy_function(read_song, [song], (tf.float32,) * 4)
+        shapes = [(None, *audio.WINDOW_SHAPE)] * 3 + [(None, *audio.WINDOW_SHAPE[:-1], 6 if spectra else 1)]
+        return tuple(tf.ensure_shape(x, s) for x, s in zip(arrays, shapes))
 
     ds = tf.data.Dataset.range(store.n_songs).map(load).unbatch().batch(cfg.batch_size)
-    ds = ds.map(lambda m, v: model_io(m, v, cfg), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda m, v, a, s: model_io(m, v, cfg, a if both else None, s if spectra else None),
+                num_parallel_calls=tf.data.AUTOTUNE)
     batches = math.ceil(len(store) / cfg.batch_size)
     # A known length lets Keras stop cleanly instead of warning that the input ran out.
     return ds.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(tf.data.AUTOTUNE)
+
+
+# ---------------------------------------------------------------- the same batches without TensorFlow
+def _song_arrays(store, song: int, cfg: PipelineConfig) -> tuple:
+    """A validation song's (mix, vocal, accompaniment or None, spectra or None) windows."""
+    both, spectra = two_sources(cfg), losses.needs_spectra(cfg.loss)
+    return (store.read_song("mix_mag", song), store.read_song("vocal_mag", song),
+            song_accomp_mag(store, song) if both else None, song_spectra(store, song) if spectra else None)
+
+
+def _numpy_io(arrays: tuple, cfg: PipelineConfig) -> tuple[np.ndarray, np.ndarray]:
+    mix, vocal, accomp, spectra = arrays
+    x, y = model_io(mix, vocal, cfg, accomp, spectra)
+    return np.asarray(x), np.asarray(y)
+
+
+def numpy_train_dataset(source, cfg: PipelineConfig, steps_per_epoch: int, initial_epoch: int = 0):
+    """train_dataset / remix_dataset as a keras.utils.PyDataset: batch k of epoch e is global batch
+    e * steps + k, made by the same code, so a run's data does not depend on the backend.
+
+    Args:
+        source: a cache.WindowStore (fixed windows, augment recipes) or a remix.RemixSampler.
+        cfg: pipeline settings.
+        steps_per_epoch: batches per epoch.
+        initial_epoch: the first epoch (for --resume).
+    """
+    import keras
+    sampler = source if hasattr(source, "batch_with_spectra") else None
+    recipes_of = None if sampler else _EpochRecipes(source, cfg, steps_per_epoch * cfg.batch_size)
+    names, reader = window_names(cfg), (None if sampler else WindowReader(source))
+    spectra = losses.needs_spectra(cfg.loss)
+
+    def read(global_batch: int) -> tuple:
+        if sampler is not None:
+            if spectra:
+                mix, vocal, accomp, spec = sampler.batch_with_spectra(global_batch, cfg.batch_size)
+                return mix, vocal, accomp, spec
+            return (*sampler.batch(global_batch, cfg.batch_size), None)
+        epoch, batch = divmod(global_batch, steps_per_epoch)
+        recipes = recipes_of(epoch)[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]
+        arrays = dict(zip(names, augment.make_batch(source, recipes, names, reader.read)))
+        return arrays["mix_mag"], arrays["vocal_mag"], arrays.get("accomp_mag"), arrays.get("spectra")
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=READERS, use_multiprocessing=False)
+            self.epoch = initial_epoch
+
+        def __len__(self) -> int:
+            return steps_per_epoch
+
+        def __getitem__(self, index: int):
+            return _numpy_io(read(self.epoch * steps_per_epoch + int(index)), cfg)
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+
+    return Batches()
+
+
+def numpy_eval_dataset(store, cfg: PipelineConfig):
+    """eval_dataset as a keras.utils.PyDataset: every window of the store in order, in batches."""
+    import functools
+
+    import keras
+    windows = [(song, k) for song in range(store.n_songs) for k in range(store.songs["n_windows"][song])]
+    song_arrays = functools.lru_cache(maxsize=4)(lambda song: _song_arrays(store, song, cfg))
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self) -> int:
+            return math.ceil(len(windows) / cfg.batch_size)
+
+        def __getitem__(self, index: int):
+            picked = windows[index * cfg.batch_size:(index + 1) * cfg.batch_size]
+            parts = [[song_arrays(song)[a][k] if song_arrays(song)[a] is not None else None for song, k in picked]
+                     for a in range(4)]
+            return _numpy_io(tuple(np.stack(p) if p[0] is not None else None for p in parts), cfg)
+
+    return Batches()

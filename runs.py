@@ -194,25 +194,18 @@ def git_commit() -> str:
 
 
 def device_info() -> dict:
-    """GPUs TensorFlow sees, and the CPU (model, cores, ISA flags, oneDNN state)."""
-    import tensorflow as tf
-
+    """The Keras backend, the GPUs it sees, and the CPU (model, cores, ISA flags, oneDNN state)."""
     import hardware
-    names = []
-    for gpu in tf.config.list_physical_devices("GPU"):
-        try:
-            names.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
-        except (ValueError, RuntimeError):
-            names.append(gpu.name)
     cpu = hardware.cpu_info()
-    return {"gpus": names, "cpu": cpu["model"], "cores": cpu["cores"], "cpu_flags": cpu["flags"],
-            "onednn": hardware.onednn_state()}
+    return {"keras_backend": hardware.keras_backend(), "gpus": hardware.gpu_names(), "cpu": cpu["model"],
+            "cores": cpu["cores"], "cpu_flags": cpu["flags"], "onednn": hardware.onednn_state()}
 
 
 def versions() -> dict:
     import keras
-    import tensorflow as tf
-    return {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]}
+
+    import hardware
+    return {**hardware.backend_version(), "keras": keras.__version__, "python": sys.version.split()[0]}
 
 
 class EpochState:

@@ -140,12 +140,13 @@ def baseline_song(store, song: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
     return vocal_mag, windows_to_wave(vocal_mag, phase, valid, store.songs["length"][song])
 
 
-def estimates(store, source, cache_path: Path | None = None,
-              phase: str = "mixture") -> tuple[np.ndarray, list[np.ndarray]]:
+def estimates(store, source, cache_path: Path | None = None, phase: str = "mixture",
+              wiener_iterations: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
     """All songs' (vocal magnitude windows, vocal waves) for a separator or a baseline name.
 
     Cached in `cache_path` so re-scoring never re-runs the model. phase: how a separator's waves are
-    reconstructed, "mixture" or "griffin-lim" (baselines always use the mixture's phase).
+    reconstructed, "mixture" or "griffin-lim" (baselines always use the mixture's phase);
+    wiener_iterations: a separator's Wiener filtering (separation.vocal_spectrum).
     """
     import h5py
     from tqdm import tqdm
@@ -159,7 +160,7 @@ def estimates(store, source, cache_path: Path | None = None,
     label = source if isinstance(source, str) else "separating"
     for song in tqdm(range(store.n_songs), desc=f"{label:10s}", unit="song", file=sys.stderr, leave=False):
         mag, wave = baseline_song(store, song, source) if isinstance(source, str) else \
-            separate_cached_song(store, song, source, phase)
+            separate_cached_song(store, song, source, phase, wiener_iterations)
         mags.append(mag)
         waves.append(wave)
     vocal_mag = np.concatenate(mags)

@@ -25,7 +25,8 @@ import audio
 import hardware
 import runs
 import scratch
-from separation import BACKENDS, BANDS, DEFAULT_TEMPLATE, EXTENSIONS, FORMATS, Separator
+from separation import (BACKENDS, BANDS, DEFAULT_TEMPLATE, DEFAULT_WIENER_ITERATIONS, EXTENSIONS, FORMATS,
+                        MAX_WIENER_ITERATIONS, Separator)
 
 
 def _number(kind, minimum: float, inclusive: bool):
@@ -71,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phase", choices=audio.PHASES, default="mixture",
                    help="vocal phase: the mixture's (the paper) or estimated by Griffin-Lim (report 001; "
                         f"{audio.GRIFFIN_LIM_ITERATIONS} iterations, slower, scored in README)")
+    p.add_argument("--wiener-iterations", type=int, choices=range(MAX_WIENER_ITERATIONS + 1),
+                   default=DEFAULT_WIENER_ITERATIONS, metavar="N",
+                   help="post-filter: 0 = the model's soft masks; N = norbert's multichannel Wiener filter with N EM "
+                        f"iterations (0..{MAX_WIENER_ITERATIONS}; pays with two-source models, README)")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="what runs the model: onnx (onnxruntime) or tflite (LiteRT) run the run's export without "
                         "TensorFlow (python export.py RUN); keras needs TensorFlow; auto = the fastest available "
@@ -100,7 +105,8 @@ def separate_all(args) -> None:
     hardware.configure_tensorflow()
     try:
         separator = Separator.from_run(args.run or runs.default_run(), args.band, args.mask_extension,
-                                       args.chunk_windows, args.batch_size, args.backend, args.phase)
+                                       args.chunk_windows, args.batch_size, args.backend, args.phase,
+                                       args.wiener_iterations)
     except runs.RunError as exc:
         raise SystemExit(f"separate: {exc}")
     print(f"separate: model {separator.run_dir} ({separator.backend})", file=sys.stderr)

@@ -37,6 +37,8 @@ EXTENSIONS = ("average", "zeros", "top")
 STEMS = ("vocals", "accompaniment")
 WINDOW_SECONDS = audio.WINDOW_SAMPLES / audio.SAMPLE_RATE
 DEFAULT_TEMPLATE = "{filename}/{instrument}.{codec}"
+MAX_WIENER_ITERATIONS = 3           # more EM iterations only lost SDR (README, Wiener table)
+DEFAULT_WIENER_ITERATIONS = 0       # chosen on the validation songs (README); 0 = soft masks
 
 
 # ---------------------------------------------------------------- the model on windows
@@ -77,13 +79,20 @@ class WindowModel:
     def forward(self, mix: np.ndarray) -> np.ndarray:
         return self._forward(mix).numpy()
 
+    def source_mags(self, mix_mag: np.ndarray) -> np.ndarray:
+        """Estimated magnitudes for mixture windows (n, N_BINS, WINDOW_FRAMES, 1): one channel per
+        source the model estimates (targets.sources: vocals, and for two-source models the accompaniment)."""
+        out = None
+        for start in range(0, len(mix_mag), self.batch_size):
+            est = self.forward(mix_mag[start:start + self.batch_size].astype(np.float32))
+            if out is None:
+                out = np.empty((len(mix_mag), *est.shape[1:]), np.float32)
+            out[start:start + len(est)] = est
+        return out
+
     def vocal_mag(self, mix_mag: np.ndarray) -> np.ndarray:
         """Estimated vocal magnitudes for mixture windows (n, N_BINS, WINDOW_FRAMES, 1)."""
-        out = np.empty_like(mix_mag, dtype=np.float32)
-        for start in range(0, len(mix_mag), self.batch_size):
-            mix = mix_mag[start:start + self.batch_size].astype(np.float32)
-            out[start:start + len(mix)] = self.forward(mix)
-        return out
+        return self.source_mags(mix_mag)[..., :1]
 
 
 class ExportedWindowModel(WindowModel):
@@ -306,6 +315,49 @@ class ArraySource:
         pass
 
 
+# ---------------------------------------------------------------- masks and Wiener filtering
+def source_ratios(mix_mag: np.ndarray, estimates: np.ndarray) -> np.ndarray:
+    """Each source's estimate as a fraction of the mixture magnitude, clipped to [0, 1]: (2, bins, T).
+
+    Args:
+        mix_mag: (bins, T) mixture magnitude.
+        estimates: (bins, T, S) the model's magnitudes; S = 1 (vocals only: the accompaniment's
+            ratio is the complement) or 2 (vocals, accompaniment, each estimated on its own).
+    """
+    ratios = np.clip(np.divide(estimates, mix_mag[..., None], out=np.zeros_like(estimates),
+                               where=mix_mag[..., None] > 1e-8), 0.0, 1.0)
+    vocal = ratios[..., 0]
+    return np.stack([vocal, 1.0 - vocal if ratios.shape[-1] == 1 else ratios[..., 1]])
+
+
+def soft_mask(ratios: np.ndarray) -> np.ndarray:
+    """The vocals' soft mask V / (V + A) from source_ratios (|X| cancels): (bins, T), 0 where both are 0.
+    For a vocals-only model it is the model's own clipped mask."""
+    total = ratios[0] + ratios[1]
+    return np.divide(ratios[0], total, out=np.zeros_like(total), where=total > 0)
+
+
+def vocal_spectrum(mix_spec: np.ndarray, ratios: np.ndarray, wiener_iterations: int = 0) -> np.ndarray:
+    """The vocals' complex STFT from the mixture's and the two sources' ratios on its grid.
+
+    wiener_iterations 0: the soft mask V / (V + A) on every channel (for a vocals-only model this is
+    its own mask, unchanged); N > 0: norbert's multichannel Wiener filter refined by N EM iterations
+    (filtering.py: the same algorithm, vectorized), which estimates each source's stereo image
+    (Open-Unmix's post-filter). The accompaniment is the
+    mixture minus the vocals either way, so the stems always sum to the input.
+
+    Args:
+        mix_spec: (bins, T, channels) complex mixture STFT.
+        ratios: (2, bins, T) from source_ratios (interpolated to this grid).
+        wiener_iterations: EM iterations (0 = soft mask only).
+    """
+    if wiener_iterations <= 0:
+        return mix_spec * soft_mask(ratios)[..., None]
+    import filtering
+    v = np.stack([r[..., None] * np.abs(mix_spec) for r in ratios], axis=-1)     # (bins, T, channels, 2)
+    return filtering.wiener(v, mix_spec, wiener_iterations)[..., 0].astype(np.complex64, copy=False)
+
+
 # ---------------------------------------------------------------- the mask on the input's own STFT
 def native_stft_params(sr: int) -> tuple[int, int]:
     """n_fft and hop giving (nearly) the model's bin spacing and hop time at sample rate sr."""
@@ -354,25 +406,27 @@ class SongSeparator:
         overlap_windows: model windows of context on each side, cross-faded.
         extension: mask rule above 5.5 kHz for band "full".
         phase: "mixture" (the mixture's phase, default) or "griffin-lim" (estimated, report 001).
+        wiener_iterations: 0 = soft masks; N = multichannel Wiener filter with N EM iterations.
     """
 
     def __init__(self, separator, band: str = "full", chunk_windows: int = 20, overlap_windows: int = 1,
-                 extension: str = "average", phase: str = "mixture"):
+                 extension: str = "average", phase: str = "mixture", wiener_iterations: int = 0):
         self.separator, self.band, self.extension = separator, band, extension
         self.chunk_windows, self.overlap_windows, self.phase = chunk_windows, overlap_windows, phase
+        self.wiener_iterations = wiener_iterations
 
-    def _paper_mask(self, mono_11k: np.ndarray, margin_frames: int) -> tuple[np.ndarray, np.ndarray]:
-        """(mask, mixture spectrogram) in the model's domain, without the first margin_frames frames.
+    def _paper_ratios(self, mono_11k: np.ndarray, margin_frames: int) -> tuple[np.ndarray, np.ndarray]:
+        """(source ratios (2, bins, T), mixture spectrogram) in the model's domain, without the first
+        margin_frames frames.
 
         The margin gives the window-aligned frames real signal on both sides: a frame half
         made of the block's zero padding would shift its window's min/max statistics.
         """
         spec = audio.stft(mono_11k)[:, margin_frames:]
         windows, valid = audio.to_windows(spec)
-        vocal_mag = audio.from_windows(self.separator.vocal_mag(np.abs(windows)[..., None]), valid)
-        mix = np.abs(spec)
-        mask = np.clip(np.divide(vocal_mag, mix, out=np.zeros_like(mix), where=mix > 1e-8), 0.0, 1.0)
-        return mask, spec
+        est = self.separator.source_mags(np.abs(windows)[..., None])
+        estimates = np.stack([audio.from_windows(est[..., k], valid) for k in range(est.shape[-1])], axis=-1)
+        return source_ratios(np.abs(spec), estimates), spec
 
     def separate_chunk(self, chunk: np.ndarray, sr: int, margin: int = 0) -> np.ndarray:
         """Vocals of chunk[margin:len-margin] (samples, channels) at sr, or of its 11025 Hz mono
@@ -380,21 +434,31 @@ class SongSeparator:
         mono = audio.prepare_waveform(chunk, sr)
         margin_11k = int(round(margin * audio.SAMPLE_RATE / sr))
         core_11k = int(round((len(chunk) - 2 * margin) * audio.SAMPLE_RATE / sr))
-        mask, spec = self._paper_mask(mono, margin_11k // audio.HOP)
+        ratios, spec = self._paper_ratios(mono, margin_11k // audio.HOP)
         if self.band == "paper":
+            vocal = vocal_spectrum(spec[..., None], ratios, self.wiener_iterations)[..., 0]
             if self.phase == "griffin-lim":
-                vocal = np.abs(mask * spec)
-                return audio.reconstruct(vocal, None, len(mono) - margin_11k, self.phase)[:core_11k, None]
-            return audio.istft(mask * spec, len(mono) - margin_11k)[:core_11k, None]
+                return audio.reconstruct(np.abs(vocal), None, len(mono) - margin_11k, self.phase)[:core_11k, None]
+            return audio.istft(vocal, len(mono) - margin_11k)[:core_11k, None]
         n_fft, hop = native_stft_params(sr)
-        shift = margin / sr                 # the mask's frame 0 sits at the core's start
+        shift = margin / sr                 # the ratios' frame 0 sits at the core's start
+        specs = [audio.spectrogram(chunk[:, c], n_fft, hop) for c in range(chunk.shape[1])]
+        grid = (sr, specs[0].shape[0], specs[0].shape[1], hop, n_fft, self.extension, shift)
+        filtered = None
+        if self.wiener_iterations > 0:
+            # Wiener filtering in the model's band (above 5.5 kHz the ratios are an extrapolation, and
+            # the EM's cost grows with every bin); the soft mask above it
+            band = int(np.sum(np.arange(specs[0].shape[0]) * sr / n_fft <= audio.SAMPLE_RATE / 2))
+            native = np.stack([interpolate_mask(r, *grid)[:band] for r in ratios])
+            filtered = vocal_spectrum(np.stack([x[:band] for x in specs], axis=-1), native, self.wiener_iterations)
+        # one soft mask on the model's grid, interpolated once and applied to each channel in place
+        mask = interpolate_mask(soft_mask(ratios), *grid)
+        for c, x in enumerate(specs):
+            x *= mask
+            if filtered is not None:
+                x[:filtered.shape[0]] = filtered[..., c]
         vocals = np.empty((len(chunk) - 2 * margin, chunk.shape[1]), np.float32)
-        m = None                            # the same mask for every channel: interpolated once
-        for c in range(chunk.shape[1]):
-            x = audio.spectrogram(chunk[:, c], n_fft, hop)
-            if m is None:
-                m = interpolate_mask(mask, sr, x.shape[0], x.shape[1], hop, n_fft, self.extension, shift)
-            x *= m
+        for c, x in enumerate(specs):
             full = audio.griffin_lim(np.abs(x), n_fft, hop, len(chunk)) if self.phase == "griffin-lim" else \
                 audio.waveform(x, n_fft, hop, len(chunk))
             vocals[:, c] = full[margin:len(chunk) - margin]
@@ -523,23 +587,26 @@ class Separator:
         extension: mask rule above 5.5 kHz for band "full" (EXTENSIONS).
         chunk_windows: model windows per chunk (bounded memory for any length).
         phase: "mixture" or "griffin-lim" (audio.PHASES).
+        wiener_iterations: 0 = soft masks; N = multichannel Wiener filter with N EM iterations (norbert).
     """
 
     def __init__(self, window_model: WindowModel, band: str = "full", extension: str = "average",
-                 chunk_windows: int = 20, phase: str = "mixture"):
+                 chunk_windows: int = 20, phase: str = "mixture", wiener_iterations: int = 0):
         self.window_model = window_model
-        self.song_separator = SongSeparator(window_model, band, chunk_windows, 1, extension, phase)
+        self.song_separator = SongSeparator(window_model, band, chunk_windows, 1, extension, phase,
+                                            wiener_iterations)
 
     @classmethod
     def from_run(cls, run_dir: str | Path | None = None, band: str = "full", extension: str = "average",
                  chunk_windows: int = 20, batch_size: int = 8, backend: str = "auto",
-                 phase: str = "mixture") -> "Separator":
+                 phase: str = "mixture", wiener_iterations: int = 0) -> "Separator":
         """Load a run (default: pretrained/, else the newest complete run) on a backend (BACKENDS)."""
         run_dir = run_dir or runs.default_run()
         if run_dir is None:
             raise runs.RunError("no trained model found (no pretrained/ and no complete run in results/runs); "
                                 "train one: python data_prep.py && python train.py --base-filters 16 --epochs 5")
-        return cls(load_window_model(run_dir, backend, batch_size), band, extension, chunk_windows, phase)
+        return cls(load_window_model(run_dir, backend, batch_size), band, extension, chunk_windows, phase,
+                   wiener_iterations)
 
     @property
     def backend(self) -> str:
@@ -650,10 +717,23 @@ def windows_to_wave(mag_windows: np.ndarray, phase_windows: np.ndarray, valid_fr
                              audio.from_windows(phase_windows, valid_frames), length, phase)
 
 
-def separate_cached_song(store, song: int, separator: Separator, phase: str = "mixture") -> tuple[np.ndarray, np.ndarray]:
-    """(vocal magnitude windows, vocal waveform) of a song in a cache."""
-    mix_mag = store.read_song("mix_mag", song)
-    vocal_mag = separator.vocal_mag(mix_mag)
+def separate_cached_song(store, song: int, separator: Separator, phase: str = "mixture",
+                         wiener_iterations: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(vocal magnitude windows, vocal waveform) of a song in a cache.
+
+    A vocals-only model without Wiener filtering keeps the paper's chain exactly (its own vocal
+    magnitude, unclipped, with the mixture's phase); two-source models and Wiener filtering go
+    through vocal_spectrum on the song's 11025 Hz mono STFT.
+    """
+    mix_mag, mix_phase = store.read_song("mix_mag", song), store.read_song("mix_phase", song)
+    estimates = separator.source_mags(mix_mag)
     valid = store.valid_frames[store.song_id == song]
-    wave = windows_to_wave(vocal_mag, store.read_song("mix_phase", song), valid, store.songs["length"][song], phase)
-    return vocal_mag, wave
+    length = store.songs["length"][song]
+    if estimates.shape[-1] == 1 and wiener_iterations <= 0:
+        return estimates, windows_to_wave(estimates, mix_phase, valid, length, phase)
+    mix_spec = audio.from_windows(mix_mag, valid) * np.exp(1j * audio.from_windows(mix_phase, valid))
+    per_source = np.stack([audio.from_windows(estimates[..., k], valid) for k in range(estimates.shape[-1])], axis=-1)
+    vocal = vocal_spectrum(mix_spec[..., None], source_ratios(np.abs(mix_spec), per_source), wiener_iterations)[..., 0]
+    vocal_windows = audio.to_windows(np.abs(vocal))[0][..., None].astype(np.float32)
+    wave = audio.istft(vocal, length) if phase == "mixture" else audio.reconstruct(np.abs(vocal), None, length, phase)
+    return vocal_windows, wave

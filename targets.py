@@ -7,6 +7,12 @@
     masked  Jansson et al.: a sigmoid mask times the normalized mixture, so the loss is on the
             normalized vocal magnitude as for "direct" (loud bins count more than silent ones, as
             they do for SDR) while the estimate stays between 0 and the mixture
+    masked2 "masked" for two sources: one sigmoid mask each for vocals and accompaniment (two
+            output channels, bounded heads as in Spleeter), each estimated on its own so that soft
+            masks and Wiener filtering (separation.py) have two independent estimates to share
+            the mixture between
+    direct2 "direct" for two sources: the normalized vocal and accompaniment magnitudes, two
+            linear output channels (unbounded heads)
 
 Each mode has its layer (`output_layer`), its label (`label`), its way back to a vocal magnitude
 (`vocal_estimate`) and its do-nothing estimate for the baseline loss (`trivial_output`), side by
@@ -16,7 +22,13 @@ from __future__ import annotations
 
 import normalize
 
-TARGETS = ("direct", "mask", "masked")
+TARGETS = ("direct", "mask", "masked", "masked2", "direct2")
+SOURCES = {"masked2": ("vocals", "accompaniment"), "direct2": ("vocals", "accompaniment")}   # default: vocals only
+
+
+def sources(target: str) -> tuple[str, ...]:
+    """The sources a target's output channels estimate, in channel order."""
+    return SOURCES.get(target, ("vocals",))
 
 
 def check(target: str) -> None:
@@ -31,33 +43,46 @@ def output_layer(features, inputs, target: str):
     """
     from keras import layers
     check(target)
-    if target == "masked":
+    if target in ("masked", "masked2"):
         mask = layers.Activation("sigmoid", dtype="float32", name="mask")(features)
-        return layers.Multiply(dtype="float32", name="output")([mask, inputs])
+        return layers.Multiply(dtype="float32", name="output")([mask, inputs])     # broadcast over channels
     return layers.Activation("sigmoid" if target == "mask" else "linear", dtype="float32", name="output")(features)
 
 
 def ideal_mask(mix_mag, vocal_mag):
     """Report 002's soft-mask target vocal / max(vocal, mixture), 0 where both are 0."""
-    import tensorflow as tf
-    denom = tf.maximum(vocal_mag, mix_mag)
-    return tf.math.divide_no_nan(vocal_mag, denom)
+    from keras import ops
+    return ops.divide_no_nan(vocal_mag, ops.maximum(vocal_mag, mix_mag))
 
 
-def label(mix_mag, vocal_mag, stats, target: str):
-    """The training label for raw magnitude batches, given the mixture's scaler statistics."""
-    return ideal_mask(mix_mag, vocal_mag) if target == "mask" else normalize.transform(vocal_mag, stats)
+def label(mix_mag, vocal_mag, stats, target: str, accomp_mag=None):
+    """The training label for raw magnitude batches, given the mixture's scaler statistics
+    (accomp_mag: the accompaniment magnitudes, needed by two-source targets)."""
+    if target == "mask":
+        return ideal_mask(mix_mag, vocal_mag)
+    if len(sources(target)) == 2:
+        from keras import ops
+        if accomp_mag is None:
+            raise ValueError(f"target {target!r} needs the accompaniment magnitudes")
+        return ops.concatenate([normalize.transform(vocal_mag, stats), normalize.transform(accomp_mag, stats)], axis=-1)
+    return normalize.transform(vocal_mag, stats)
 
 
 def vocal_estimate(output, mix_mag, stats, target: str):
-    """The model's output back to a (non-negative) vocal magnitude."""
-    import tensorflow as tf
+    """The model's output back to (non-negative) magnitudes: the vocals, then for two-source
+    targets the accompaniment, as channels."""
+    from keras import ops
     vocal = output * mix_mag if target == "mask" else normalize.inverse(output, stats)
     # A magnitude cannot be negative; direct regression can undershoot zero.
-    return tf.maximum(vocal, 0.0)
+    return ops.maximum(vocal, 0.0)
 
 
 def trivial_output(model_input, target: str):
-    """The output that leaves the mixture as it is: an all-ones mask, or the normalized mixture."""
+    """The output that leaves the mixture as it is: an all-ones mask, or the normalized mixture
+    (for two sources: all of it as vocals, nothing as accompaniment)."""
     import numpy as np
-    return np.ones_like(model_input) if target == "mask" else np.asarray(model_input)
+    if target == "mask":
+        return np.ones_like(model_input)
+    if len(sources(target)) == 2:
+        return np.concatenate([model_input, np.zeros_like(model_input)], axis=-1)
+    return np.asarray(model_input)

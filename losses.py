@@ -1,0 +1,95 @@
+"""Training losses: the paper's magnitude losses, and an SDR loss on waveforms (the paper's future work).
+
+    mae, mse  on the normalized magnitudes (the label of targets.py), as in the paper
+    sdr       minus the SDR of each source's waveform, 10 log10((|s|^2 + eps) / (|s - s_hat|^2 + eps)):
+              the estimate is mapped back to a magnitude with the mixture window's statistics, given
+              the mixture's phase, and turned into a waveform by an in-graph inverse STFT (the same
+              periodic Hann window, hop and Nyquist row as audio.istft); the reference is the true
+              source's STFT through the same inverse, so both share the window edges. eps keeps
+              vocal-free windows defined: there the loss asks for silence.
+
+For "sdr" the label carries, after the target's channels, the raw spectra the waveforms need:
+mixture (real, imaginary), then each source's (real, imaginary) (`spectra_channels`).
+"""
+from __future__ import annotations
+
+import audio
+import normalize
+
+LOSSES = ("mae", "mse", "sdr")
+SDR_EPS = 1e-3          # energy floor of the SDR terms (waveforms of ~0.1 amplitude sum to ~10^2)
+
+
+def needs_spectra(loss: str) -> bool:
+    return loss == "sdr"
+
+
+def spectra_channels(n_sources: int) -> int:
+    """Label channels the SDR loss appends: mixture and each source, real and imaginary."""
+    return 2 + 2 * n_sources
+
+
+def get(loss: str, norm: str, scaler: str, n_sources: int):
+    """The Keras loss for train.py's --loss."""
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {LOSSES}")
+    return register()(norm=norm, scaler=scaler, n_sources=n_sources) if loss == "sdr" else loss
+
+
+def waveforms(real, imag):
+    """(batch, bins, frames, sources) real and imaginary STFT windows -> (batch, sources, samples)."""
+    import tensorflow as tf
+    spec = tf.complex(real, imag)                                  # (B, N_BINS, T, S)
+    spec = tf.transpose(spec, [0, 3, 2, 1])                        # (B, S, T, N_BINS)
+    nyquist = tf.zeros_like(spec[..., :1])
+    window = tf.signal.inverse_stft_window_fn(
+        audio.HOP, lambda n, dtype: tf.signal.hann_window(n, periodic=True, dtype=dtype))
+    return tf.signal.inverse_stft(tf.concat([spec, nyquist], axis=-1), audio.N_FFT, audio.HOP, audio.N_FFT,
+                                  window_fn=window)
+
+
+_SDR_CLASS = None
+
+
+def register():
+    """The WaveformSDR loss class, defined and registered with Keras on first use (so that listing
+    LOSSES does not import Keras, and resume.keras files that name it load)."""
+    global _SDR_CLASS
+    if _SDR_CLASS is not None:
+        return _SDR_CLASS
+    import keras
+    import tensorflow as tf
+
+    @keras.saving.register_keras_serializable(package="vocal_separator")
+    class WaveformSDR(keras.losses.Loss):
+        """Minus the mean SDR over the sources of each example (see the module docstring).
+
+        Args:
+            norm, scaler: the run's normalization (to map the output back to magnitudes).
+            n_sources: output channels (1: vocals; 2: vocals and accompaniment).
+        """
+
+        def __init__(self, norm: str = "time", scaler: str = "robust", n_sources: int = 1, name: str = "sdr",
+                     **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.norm, self.scaler, self.n_sources = norm, scaler, n_sources
+
+        def call(self, y_true, y_pred):
+            s = self.n_sources
+            mix_re, mix_im = y_true[..., s:s + 1], y_true[..., s + 1:s + 2]
+            mix_mag = tf.sqrt(mix_re ** 2 + mix_im ** 2)
+            stats = normalize.fit(mix_mag, self.norm, self.scaler)
+            est_mag = tf.nn.relu(normalize.inverse(y_pred, stats))
+            safe = tf.maximum(mix_mag, 1e-12)
+            est = waveforms(est_mag * mix_re / safe, est_mag * mix_im / safe)
+            ref = waveforms(y_true[..., s + 2::2], y_true[..., s + 3::2])
+            signal = tf.reduce_sum(ref ** 2, axis=-1)
+            error = tf.reduce_sum((ref - est) ** 2, axis=-1)
+            sdr = 10.0 * (tf.math.log(signal + SDR_EPS) - tf.math.log(error + SDR_EPS)) / tf.math.log(10.0)
+            return -tf.reduce_mean(sdr, axis=-1)
+
+        def get_config(self):
+            return {**super().get_config(), "norm": self.norm, "scaler": self.scaler, "n_sources": self.n_sources}
+
+    _SDR_CLASS = WaveformSDR
+    return _SDR_CLASS

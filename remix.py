@@ -1,0 +1,174 @@
+"""Online random remixing: every training example is a new mixture made from the training songs' stems.
+
+An example is one model window cut at a free sample offset (not the fixed window grid) from:
+    vocals          one song's or clip's vocal stem (songs drawn by source family first, then
+                    uniformly, so 80 MUSDB18 songs are not drowned by 670 MIR-1K clips), or
+                    silence for a share of vocal-free examples
+    accompaniment   drums, bass and other each from a random MUSDB18 song (each dropped with
+                    probability stem_dropout, never all three), or one MIR-1K-style accompaniment
+each part with a random gain. The STFT is linear, so only the vocal and accompaniment sums are
+transformed and the mixture spectrum is their sum: the mixture window is exactly the sum of its
+sources' windows. A batch depends only on (seed, batch number), so a resumed run sees the same data.
+
+    python remix.py --sources data/full            # windows/s of the sampler alone, and a figure
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import audio
+from sources import MUSDB_STEMS, SourceStore
+
+
+@dataclass
+class RemixConfig:
+    """The remix recipe (train.py fills it from --remix-* options)."""
+    vocal_free: float = 0.1             # share of examples with silent vocals
+    stems_share: float = 0.67           # share of accompaniments made of MUSDB18 stems (where there are any)
+    gain_low: float = 0.25              # each part's gain is uniform in [gain_low, gain_high]
+    gain_high: float = 1.25
+    stem_dropout: float = 0.1           # chance that a MUSDB18 stem is left out
+
+
+def add_remix_args(parser: argparse.ArgumentParser) -> None:
+    """--online-remix and its recipe options (train.py)."""
+    g = parser.add_argument_group("online remixing (instead of the fixed windows and splice/blackout)")
+    g.add_argument("--online-remix", type=Path, default=None, metavar="SOURCES",
+                   help="train on examples remixed on the fly from this sources.h5 (or its folder), made by "
+                        "data_prep.py --sources; validation stays the caches' validation songs")
+    d = RemixConfig()
+    g.add_argument("--remix-vocal-free", type=float, default=d.vocal_free, help="share of vocal-free examples")
+    g.add_argument("--remix-stems-share", type=float, default=d.stems_share,
+                   help="share of accompaniments built from MUSDB18 drums/bass/other rather than one "
+                        "MIR-1K-style accompaniment")
+    g.add_argument("--remix-gain", type=float, nargs=2, default=(d.gain_low, d.gain_high), metavar=("LOW", "HIGH"),
+                   help="range of each part's random gain")
+    g.add_argument("--remix-stem-dropout", type=float, default=d.stem_dropout,
+                   help="chance that each MUSDB18 stem is left out of an accompaniment")
+    g.add_argument("--remix-examples", type=int, default=0,
+                   help="examples per epoch (0 = --steps-per-epoch batches, else as many as the training caches have windows)")
+
+
+def config_from_args(args) -> RemixConfig:
+    return RemixConfig(vocal_free=args.remix_vocal_free, stems_share=args.remix_stems_share,
+                       gain_low=args.remix_gain[0], gain_high=args.remix_gain[1],
+                       stem_dropout=args.remix_stem_dropout)
+
+
+class RemixSampler:
+    """Batches of freshly mixed windows from a SourceStore.
+
+    Args:
+        store: the training songs' stems.
+        config: the recipe.
+        seed: batch k of a sampler is a function of (seed, k) only.
+    """
+
+    def __init__(self, store: SourceStore, config: RemixConfig | None = None, seed: int = 0):
+        self.store, self.config, self.seed = store, config or RemixConfig(), seed
+        vocal_songs = store.songs_with("vocals")
+        families = sorted(set(store.source[vocal_songs]))
+        self.vocal_families = [vocal_songs[store.source[vocal_songs] == f] for f in families]
+        self.stem_songs = {stem: store.songs_with(stem) for stem in MUSDB_STEMS}
+        self.accomp_songs = store.songs_with("accompaniment")
+        self.has_stems = all(len(v) for v in self.stem_songs.values())
+        if not self.has_stems and not len(self.accomp_songs):
+            raise ValueError(f"{store.path}: no accompaniment to remix with (neither MUSDB18 stems nor "
+                             "MIR-1K-style accompaniments)")
+
+    def _excerpt(self, rng, stem: str, songs: np.ndarray) -> np.ndarray:
+        song = int(songs[rng.integers(len(songs))])
+        spare = int(self.store.length[song]) - audio.EXCERPT_SAMPLES
+        offset = int(rng.integers(spare + 1)) if spare > 0 else 0
+        return self.store.read(stem, song, offset, audio.EXCERPT_SAMPLES)
+
+    def _gain(self, rng) -> float:
+        return float(rng.uniform(self.config.gain_low, self.config.gain_high))
+
+    def waveforms(self, batch: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """(vocal, accompaniment) excerpts (size, EXCERPT_SAMPLES) of batch number `batch`."""
+        cfg = self.config
+        rng = np.random.default_rng((self.seed, batch))
+        vocals = np.zeros((size, audio.EXCERPT_SAMPLES), np.float32)
+        accomp = np.zeros_like(vocals)
+        for i in range(size):
+            if rng.random() >= cfg.vocal_free:
+                family = self.vocal_families[rng.integers(len(self.vocal_families))]
+                vocals[i] = self._gain(rng) * self._excerpt(rng, "vocals", family)
+            use_stems = self.has_stems and (not len(self.accomp_songs) or rng.random() < cfg.stems_share)
+            if use_stems:
+                keep = rng.random(len(MUSDB_STEMS)) >= cfg.stem_dropout
+                if not keep.any():
+                    keep[rng.integers(len(MUSDB_STEMS))] = True
+                for stem, kept in zip(MUSDB_STEMS, keep):
+                    if kept:
+                        accomp[i] += self._gain(rng) * self._excerpt(rng, stem, self.stem_songs[stem])
+            else:
+                accomp[i] = self._gain(rng) * self._excerpt(rng, "accompaniment", self.accomp_songs)
+        return vocals, accomp
+
+    def spectra(self, batch: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Complex (mixture, vocals, accompaniment) spectra (size, WINDOW_FRAMES, N_BINS), frames first."""
+        vocals, accomp = self.waveforms(batch, size)
+        vocal_spec, accomp_spec = audio.excerpt_stft(vocals), audio.excerpt_stft(accomp)
+        return vocal_spec + accomp_spec, vocal_spec, accomp_spec
+
+    def batch(self, batch: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mix_mag, vocal_mag, accomp_mag) windows (size, N_BINS, WINDOW_FRAMES, 1) of batch number `batch`."""
+        # |.| on the contiguous frames-first spectra, then a float transpose: half the cost of |.| transposed
+        return tuple(np.ascontiguousarray(np.abs(spec).transpose(0, 2, 1))[..., None]
+                     for spec in self.spectra(batch, size))
+
+    def batch_with_spectra(self, batch: int, size: int) -> tuple[np.ndarray, ...]:
+        """batch() plus the spectra the SDR loss needs (losses.py): (size, N_BINS, WINDOW_FRAMES, 6),
+        mixture, vocals and accompaniment, real and imaginary."""
+        specs = self.spectra(batch, size)
+        mags = tuple(np.ascontiguousarray(np.abs(s).transpose(0, 2, 1))[..., None] for s in specs)
+        parts = [part for s in specs for part in (s.real, s.imag)]
+        return (*mags, np.ascontiguousarray(np.stack(parts, axis=-1).transpose(0, 2, 1, 3)))
+
+
+def main(argv=None) -> None:
+    import time
+
+    from tqdm import tqdm
+    p = argparse.ArgumentParser(description="Measure the online remixing sampler alone (windows/s) and plot "
+                                            "a few of its examples.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--sources", type=Path, default=Path("data/prepared"), help="sources.h5 or its folder")
+    p.add_argument("--batches", type=int, default=40, help="batches to time")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2, help="batches made in parallel (as the training pipeline does)")
+    p.add_argument("--figure", type=Path, default=None, help="write a figure of 4 examples here")
+    args = p.parse_args(argv)
+    from concurrent.futures import ThreadPoolExecutor
+    sampler = RemixSampler(SourceStore(args.sources))
+    sampler.batch(0, 2)                         # warm the file handle and FFT plans
+    started = time.perf_counter()
+    with ThreadPoolExecutor(args.threads) as pool, tqdm(total=args.batches, unit="batch") as bar:
+        for _ in pool.map(lambda k: sampler.batch(k, args.batch_size), range(args.batches)):
+            bar.update()
+    rate = args.batches * args.batch_size / (time.perf_counter() - started)
+    print(f"remix: {rate:.0f} windows/s ({args.threads} threads, batches of {args.batch_size}, "
+          f"{len(sampler.store)} songs, {sampler.store.seconds() / 60:.1f} min of stems)")
+    if args.figure:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        mix, vocal, accomp = sampler.batch(1, 4)
+        fig, axes = plt.subplots(3, 4, figsize=(14, 8), sharex=True, sharey=True)
+        for j in range(4):
+            for row, (name, mag) in enumerate((("mixture", mix), ("vocals", vocal), ("accompaniment", accomp))):
+                axes[row, j].imshow(np.log1p(mag[j, ..., 0]), origin="lower", aspect="auto", cmap="magma")
+                axes[row, j].set_title(f"example {j + 1}: {name}", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(args.figure, dpi=80)
+        print(f"remix: figure -> {args.figure}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Keras 3 backends: the training path runs under JAX without TensorFlow, and its weights load back
+into the TensorFlow build with the same predictions."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+PROBE = """
+import sys
+sys.modules["tensorflow"] = None          # importing it fails, as on the GPU machine without it
+sys.path.insert(0, {root!r})
+import numpy as np
+import export, normalize, runs, train
+train.main(["--data", {data!r}, "--run-dir", {run!r}, "--base-filters", "2", "--batch-size", "4", "--epochs", "1",
+            "--steps-per-epoch", "2", "--verbose", "0", "--target", "masked", "--norm", "time", "--scaler", "robust"])
+net, config = runs.load_run({run!r})
+windows = export.check_windows(3, seed=1)
+x = np.asarray(normalize.transform(windows, normalize.fit(windows, "time", "robust")))
+np.save({out!r}, np.stack([x, np.asarray(net(x, training=False))]))
+print("tensorflow loaded:", sys.modules.get("tensorflow") is not None)
+"""
+
+
+@pytest.mark.slow
+def test_jax_training_without_tensorflow_loads_into_tensorflow(tiny_cache, tmp_path):
+    pytest.importorskip("jax")
+    run_dir, out = tmp_path / "jax-run", tmp_path / "predictions.npy"
+    code = PROBE.format(root=str(ROOT), data=str(tiny_cache), run=str(run_dir), out=str(out))
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "tensorflow loaded: False" in result.stdout
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["hardware"]["keras_backend"] == "jax" and "jax" in config["versions"]
+    assert config["status"] == "complete"
+
+    import runs                                           # this process: the TensorFlow backend
+    x, jax_prediction = np.load(out)
+    net, _ = runs.load_run(run_dir)
+    tf_prediction = np.asarray(net(x, training=False))
+    np.testing.assert_allclose(tf_prediction, jax_prediction, atol=1e-4 * np.abs(jax_prediction).max())

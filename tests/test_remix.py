@@ -1,0 +1,246 @@
+"""Online remixing (sources.py, remix.py, pipeline.remix_dataset), two-source training and the Wiener path."""
+import json
+
+import numpy as np
+import pytest
+
+import audio
+import remix
+import separation
+import sources
+from conftest import ROOT
+
+
+def _tiny_sources(path, rng, seconds=4.0):
+    """Two MUSDB18-like songs (four stems) and two MIR-1K-like clips (vocals + accompaniment) of noise."""
+    n = int(seconds * audio.SAMPLE_RATE)
+    writer = sources.SourceWriter(path, {"sample_rate": audio.SAMPLE_RATE})
+    for i in range(2):
+        writer.add({s: (0.1 * rng.standard_normal(n)).astype(np.float32)
+                    for s in ("vocals", *sources.MUSDB_STEMS)}, f"musdb-{i}", "musdb")
+    for i in range(2):
+        writer.add({s: (0.1 * rng.standard_normal(n + 999 * i)).astype(np.float32)
+                    for s in ("vocals", "accompaniment")}, f"clip-{i}", "mir1k")
+    return writer.close()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return sources.SourceStore(_tiny_sources(tmp_path_factory.mktemp("sources") / "sources.h5",
+                                             np.random.default_rng(1)))
+
+
+def test_source_store_round_trip(store):
+    assert len(store) == 4 and list(store.songs_with("drums")) == [0, 1]
+    assert list(store.songs_with("accompaniment")) == [2, 3]
+    assert isinstance(store._stem("vocals"), np.memmap)            # contiguous: mapped, not chunk-read
+    tail = store.read("vocals", 3, int(store.length[3]) - 10, 100)
+    assert np.all(tail[10:] == 0) and np.any(tail[:10] != 0)        # zero-padded past the song's end
+    assert np.all(store.read("drums", 2, 0, 50) == 0)               # a stem the song does not have
+
+
+def test_batches_have_window_shapes_and_are_deterministic(store):
+    sampler = remix.RemixSampler(store, seed=3)
+    mix, vocal, accomp = sampler.batch(5, 6)
+    assert mix.shape == vocal.shape == accomp.shape == (6, *audio.WINDOW_SHAPE)
+    assert mix.dtype == np.float32
+    again = sampler.batch(5, 6)
+    assert all(np.array_equal(a, b) for a, b in zip((mix, vocal, accomp), again))
+    assert not np.array_equal(mix, sampler.batch(6, 6)[0])
+    assert not np.array_equal(mix, remix.RemixSampler(store, seed=4).batch(5, 6)[0])
+
+
+def test_mixture_window_is_the_sum_of_its_sources(store):
+    sampler = remix.RemixSampler(store, seed=0)
+    vocals, accomp = sampler.waveforms(2, 4)
+    mix, vocal_mag, accomp_mag = sampler.batch(2, 4)
+    # the magnitudes are those of the sources' own STFTs, and the mixture's is the STFT of their sum
+    frames_first = lambda x: np.abs(audio.excerpt_stft(x)).transpose(0, 2, 1)[..., None]
+    np.testing.assert_allclose(vocal_mag, frames_first(vocals), atol=1e-5)
+    np.testing.assert_allclose(accomp_mag, frames_first(accomp), atol=1e-5)
+    np.testing.assert_allclose(mix, frames_first(vocals + accomp), atol=1e-4)
+    # and the excerpt STFT is the song STFT's frames at that offset
+    wave = store.read("vocals", 0, 0, int(store.length[0]))
+    full = audio.stft(wave)
+    start = 7 * audio.HOP - audio.N_FFT // 2
+    excerpt = audio.excerpt_stft(wave[None, start:start + audio.EXCERPT_SAMPLES])[0].T
+    np.testing.assert_allclose(excerpt, full[:, 7:7 + audio.WINDOW_FRAMES], atol=1e-4)
+
+
+def test_vocal_free_share_and_stem_choice(store):
+    silent = remix.RemixSampler(store, remix.RemixConfig(vocal_free=1.0), seed=0)
+    assert np.all(silent.batch(0, 4)[1] == 0)
+    sampler = remix.RemixSampler(store, remix.RemixConfig(vocal_free=0.0), seed=0)
+    assert np.all(sampler.batch(0, 8)[1].reshape(8, -1).max(axis=1) > 0)
+
+
+def test_data_prep_writes_sources_of_training_songs_only(tiny_musdb, tmp_path):
+    import data_prep
+    out = tmp_path / "prep"
+    data_prep.main(["--musdb-root", str(tiny_musdb), "--wav", "--out", str(out), "--jobs", "1",
+                    "--valid-fraction", "0.2", "--sources", "--splits", "train"])
+    store = sources.SourceStore(out)
+    train = json.loads(__import__("h5py").File(out / "train.h5")["/"].attrs["params"])["songs"]
+    assert sorted(store.names) == sorted(train)          # no validation or test song
+    assert all(len(store.songs_with(s)) == len(store) for s in ("vocals", *sources.MUSDB_STEMS))
+    assert not list(out.glob("*.partial*"))
+
+
+def test_missing_sources_file_is_one_clear_error(tmp_path):
+    with pytest.raises(sources.SourceError, match="data_prep.py --sources"):
+        sources.SourceStore(tmp_path)
+
+
+# ---------------------------------------------------------------- masks and Wiener
+def test_soft_mask_is_the_models_own_mask_for_a_vocals_only_model(rng):
+    mix_spec = (rng.standard_normal((40, 30, 2)) + 1j * rng.standard_normal((40, 30, 2))).astype(np.complex64)
+    mix_mag = np.abs(mix_spec).mean(axis=-1)
+    vocal_est = mix_mag[..., None] * rng.uniform(0, 1.3, (40, 30, 1))
+    ratios = separation.source_ratios(mix_mag, vocal_est)
+    np.testing.assert_allclose(ratios[0] + ratios[1], 1.0, atol=1e-6)
+    out = separation.vocal_spectrum(mix_spec, ratios, 0)
+    np.testing.assert_allclose(out, mix_spec * np.clip(vocal_est / mix_mag[..., None], 0, 1), atol=1e-5)
+
+
+def test_two_source_soft_mask_and_wiener(rng):
+    mix_spec = (rng.standard_normal((33, 50, 2)) + 1j * rng.standard_normal((33, 50, 2))).astype(np.complex64)
+    mix_mag = np.abs(mix_spec).mean(axis=-1)
+    est = mix_mag[..., None] * rng.uniform(0, 1, (33, 50, 2))
+    ratios = separation.source_ratios(mix_mag, est)
+    soft = separation.vocal_spectrum(mix_spec, ratios, 0)
+    v, a = ratios[0][..., None], ratios[1][..., None]
+    np.testing.assert_allclose(soft, mix_spec * v / (v + a), atol=1e-5)
+    wiener = separation.vocal_spectrum(mix_spec, ratios, 1)
+    assert wiener.shape == mix_spec.shape and not np.allclose(wiener, soft)
+    # the Wiener filters of the two sources add up to the identity: the vocals stay within the mixture
+    assert np.abs(wiener).max() <= np.abs(mix_spec).max() * 1.01
+
+
+@pytest.fixture(scope="module")
+def two_source_run(tiny_cache, store, tmp_path_factory):
+    import train
+    run_dir = tmp_path_factory.mktemp("two") / "run"
+    train.main(["--data", str(tiny_cache), "--online-remix", str(store.path), "--target", "masked2",
+                "--norm", "time", "--scaler", "robust", "--loss", "mse", "--run-dir", str(run_dir),
+                "--base-filters", "2", "--batch-size", "4", "--epochs", "1", "--steps-per-epoch", "2",
+                "--verbose", "0"])
+    return run_dir
+
+
+def test_two_source_run_trains_separates_and_sums_to_the_input(two_source_run, rng):
+    config = json.loads((two_source_run / "config.json").read_text())
+    assert config["status"] == "complete" and config["data"]["online_remix"]["songs"] == 4
+    song = (0.1 * rng.standard_normal((3 * 22050, 2))).astype(np.float32)
+    for iterations in (0, 1):
+        separator = separation.Separator.from_run(two_source_run, backend="keras", wiener_iterations=iterations)
+        assert separator.window_model.source_mags(np.ones((1, *audio.WINDOW_SHAPE), np.float32)).shape[-1] == 2
+        stems = separator.separate(song, 22050)
+        assert stems["vocals"].shape == song.shape
+        np.testing.assert_allclose(stems["vocals"] + stems["accompaniment"], song, atol=1e-5)
+
+
+@pytest.mark.parametrize("target,loss", [("direct2", "mse"), ("masked2", "sdr")])
+def test_two_source_targets_and_sdr_loss_train_on_fixed_windows(tiny_cache, tmp_path, target, loss):
+    """The accompaniment and the spectra of fixed windows are derived per song (pipeline.WindowReader)."""
+    import train
+    run_dir = tmp_path / "r"
+    train.main(["--data", str(tiny_cache), "--target", target, "--loss", loss, "--norm", "time", "--scaler", "robust",
+                "--run-dir", str(run_dir), "--base-filters", "2", "--batch-size", "2", "--epochs", "1",
+                "--steps-per-epoch", "2", "--verbose", "0"])
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["status"] == "complete" and np.isfinite(config["results"]["best_val_loss"])
+
+
+def test_window_reader_derives_the_accompaniment_of_cached_windows(tiny_cache):
+    import cache
+    import pipeline
+    store = cache.WindowStore(cache.resolve_caches([str(tiny_cache)], "train"))
+    reader = pipeline.WindowReader(store)
+    index = int(store.songs["first_window"][1]) + 1
+    accomp = reader.read("accomp_mag", index)
+    spectra = reader.read("spectra", index)
+    assert accomp.shape == audio.WINDOW_SHAPE and spectra.shape == (*audio.WINDOW_SHAPE[:-1], 6)
+    np.testing.assert_allclose(np.hypot(spectra[..., 0], spectra[..., 1]), store.read("mix_mag", index)[..., 0],
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.hypot(spectra[..., 4], spectra[..., 5]), accomp[..., 0], rtol=1e-4, atol=1e-4)
+    # the mixture's spectrum is the sum of the sources' (stems sum to the mixture in the caches)
+    mix = spectra[..., 0] + 1j * spectra[..., 1]
+    total = (spectra[..., 2] + spectra[..., 4]) + 1j * (spectra[..., 3] + spectra[..., 5])
+    assert np.abs(mix - total).max() <= 1e-3 * np.abs(mix).max()
+
+
+def test_two_source_run_evaluates_with_wiener(two_source_run, tiny_cache):
+    import evaluate
+    scores, _ = evaluate.evaluate_run(two_source_run, [str(tiny_cache)], ["museval"], 1, "mixture", 1)
+    assert (two_source_run / "scores_museval_wiener1.json").exists()
+    assert scores["museval"]["wiener_iterations"] == 1
+    assert scores["museval"]["aggregate"]["vocals_SDR_median"] is not None
+
+
+def test_remix_cli_reports_windows_per_second(store, tmp_path):
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, str(ROOT / "remix.py"), "--sources", str(store.path), "--batches", "2",
+                          "--batch-size", "4", "--figure", str(tmp_path / "r.png")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "windows/s" in out.stdout and (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_sdr_loss_trains_and_resumes(tiny_cache, store, tmp_path):
+    import train
+    run_dir = tmp_path / "sdr"
+    common = ["--data", str(tiny_cache), "--online-remix", str(store.path), "--target", "masked2", "--loss", "sdr",
+              "--norm", "time", "--scaler", "robust", "--run-dir", str(run_dir), "--base-filters", "2",
+              "--batch-size", "2", "--steps-per-epoch", "1", "--verbose", "0"]
+    train.main(common + ["--epochs", "1"])
+    assert (run_dir / "resume.keras").exists()
+    config = json.loads((run_dir / "config.json").read_text())
+    config["status"] = "running"                    # as a run killed after its first epoch leaves it
+    (run_dir / "config.json").write_text(json.dumps(config))
+    train.main(common + ["--epochs", "2", "--resume"])      # loads resume.keras, which names the SDR loss
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["status"] == "complete" and config["results"]["completed_epochs"] == 2
+    assert np.isfinite(config["results"]["best_val_loss"]) and np.isfinite(config["results"]["mixture_val_loss"])
+
+
+def test_sdr_loss_is_minus_the_waveform_sdr(rng):
+    import losses
+    n_bins, frames = audio.N_BINS, audio.WINDOW_FRAMES
+    wave = (0.1 * rng.standard_normal((2, audio.EXCERPT_SAMPLES))).astype(np.float32)
+    spec = audio.excerpt_stft(wave).transpose(0, 2, 1)               # (2, bins, frames)
+    mix = spec * 2                                                   # vocals = half of the mixture
+    label_spectra = np.stack([mix.real, mix.imag, spec.real, spec.imag], axis=-1).astype(np.float32)
+    loss = losses.get("sdr", "time", "robust", 1)
+    import normalize
+    stats = normalize.fit(np.abs(mix)[..., None], "time", "robust")
+    perfect = normalize.transform(np.abs(spec)[..., None], stats).numpy()
+    y_true = np.concatenate([perfect, label_spectra], axis=-1)
+    assert y_true.shape == (2, n_bins, frames, 1 + losses.spectra_channels(1))
+    assert float(np.max(loss.call(y_true, perfect))) < -40           # a perfect estimate: SDR > 40 dB
+    mixture = normalize.transform(np.abs(mix)[..., None], stats).numpy()
+    np.testing.assert_allclose(loss.call(y_true, mixture), 0.0, atol=0.05)   # twice the vocals: error = signal
+
+
+def test_two_source_export_matches_keras(two_source_run):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    import export
+    result = export.export(two_source_run, "onnx")
+    windows = export.check_windows(3, seed=2)
+    expected = separation.WindowModel.from_run(two_source_run).forward(windows)
+    got = export.run_export(result["out"], "onnx", windows)
+    assert got.shape == expected.shape == (3, *audio.WINDOW_SHAPE[:-1], 2)
+    assert np.max(np.abs(got - expected)) <= 1e-4 * np.max(np.abs(expected))
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("iterations", [0, 1, 2])
+def test_wiener_filter_is_norberts(channels, iterations, rng):
+    norbert = pytest.importorskip("norbert")
+    import filtering
+    x = (3 * (rng.standard_normal((60, 40, channels)) + 1j * rng.standard_normal((60, 40, channels)))).astype(np.complex64)
+    v = (np.abs(x).mean(-1)[..., None, None] * rng.uniform(0, 1, (60, 40, 1, 2))).astype(np.float32)
+    v = np.broadcast_to(v, (60, 40, channels, 2)).copy()
+    expected = norbert.wiener(v, x.copy(), iterations)                     # frames first
+    ours = filtering.wiener(v.transpose(1, 0, 2, 3).copy(), x.transpose(1, 0, 2).copy(), iterations)   # bins first
+    np.testing.assert_allclose(ours.transpose(1, 0, 2, 3), expected, atol=1e-5 * np.abs(expected).max())
