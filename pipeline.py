@@ -23,6 +23,7 @@ import losses
 import normalize
 import targets
 from augment import PAPER_MIX
+from scoring import accomp_mag_windows
 
 READERS = 2          # batches read in parallel (h5py serializes reads; numpy work overlaps)
 
@@ -191,11 +192,6 @@ def song_spec_windows(store, song: int, wave: str) -> np.ndarray:
     return windows[:store.songs["n_windows"][song]]
 
 
-def song_accomp_mag(store, song: int) -> np.ndarray:
-    """A cached song's accompaniment magnitude windows (not stored: one STFT of its accomp_wave)."""
-    return np.abs(song_spec_windows(store, song, "accomp_wave"))[..., None]
-
-
 def song_spectra(store, song: int) -> np.ndarray:
     """The SDR loss's label spectra of a cached song: (n, N_BINS, WINDOW_FRAMES, 6) as in
     remix.RemixSampler.batch_with_spectra (mixture from its stored magnitude and phase)."""
@@ -212,7 +208,7 @@ def eval_dataset(store, cfg: PipelineConfig):
     def read_song(song):         # one contiguous read per song
         song = int(song)
         mix, vocal = store.read_song("mix_mag", song), store.read_song("vocal_mag", song)
-        return (mix, vocal, song_accomp_mag(store, song) if both else vocal,
+        return (mix, vocal, accomp_mag_windows(store, song) if both else vocal,
                 song_spectra(store, song) if spectra else vocal)
 
     def load(song):
@@ -233,7 +229,7 @@ def _song_arrays(store, song: int, cfg: PipelineConfig) -> tuple:
     """A validation song's (mix, vocal, accompaniment or None, spectra or None) windows."""
     both, spectra = two_sources(cfg), losses.needs_spectra(cfg.loss)
     return (store.read_song("mix_mag", song), store.read_song("vocal_mag", song),
-            song_accomp_mag(store, song) if both else None, song_spectra(store, song) if spectra else None)
+            accomp_mag_windows(store, song) if both else None, song_spectra(store, song) if spectra else None)
 
 
 def _numpy_io(arrays: tuple, cfg: PipelineConfig) -> tuple[np.ndarray, np.ndarray]:

@@ -121,9 +121,9 @@ def paper_group_score(pair: tuple[np.ndarray, np.ndarray]) -> dict:
 
 # ---------------------------------------------------------------- estimates
 def accomp_mag_windows(store, song: int) -> np.ndarray:
-    """Accompaniment magnitude windows, from the stored accompaniment audio (one STFT)."""
+    """A cached song's accompaniment magnitude windows (not stored: one STFT of its accomp_wave)."""
     windows, _ = audio.to_windows(np.abs(audio.stft(store.read_wave("accomp_wave", song))))
-    return windows[..., None]
+    return windows[..., None][:store.songs["n_windows"][song]]
 
 
 def baseline_song(store, song: int, kind: str) -> tuple[np.ndarray, np.ndarray]:

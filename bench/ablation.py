@@ -20,7 +20,9 @@ from common import print_machine  # noqa: E402
 
 import runs  # noqa: E402
 import scoring  # noqa: E402
+import targets  # noqa: E402
 
+TWO_SOURCE_TARGETS = [t for t in targets.TARGETS if len(targets.sources(t)) == 2]
 SETS = {"valid": "data/musdb18-7/valid.h5", "test": "data/musdb18-7/test.h5"}
 
 
@@ -62,7 +64,7 @@ def write_table(results: dict, path: Path) -> None:
     for r in rows:
         v, t = r["scores"].get("valid", {}), r["scores"].get("test", {})
         post = f"Wiener, {r['wiener']} it." if r["wiener"] else \
-            ("soft masks" if r["target"] == "masked2" else "none (the paper's chain)")
+            ("soft masks" if r["target"] in TWO_SOURCE_TARGETS else "none (the paper's chain)")
         lines.append(f"| {r['run']} | {r['training']} | {r['target']} | {post} | {r['examples']} | "
                      f"**{v.get('SDR', float('nan')):.2f}** | {v.get('SIR', float('nan')):.2f} | "
                      f"{t.get('SDR', float('nan')):.2f} | {t.get('SIR', float('nan')):.2f} | "
@@ -79,7 +81,7 @@ def write_table(results: dict, path: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", nargs="+", type=Path, required=True, help="complete run folders")
+    p.add_argument("--runs", nargs="+", type=Path, default=[], help="complete run folders to score")
     p.add_argument("--wiener", nargs="+", type=int, default=[0], help="post-filters to score (0 = soft masks)")
     p.add_argument("--sets", nargs="+", choices=sorted(SETS), default=["valid", "test"])
     p.add_argument("--out", type=Path, default=Path("results/ablation"), help="OUT.json and OUT.md")
@@ -88,6 +90,8 @@ def main() -> None:
     print_machine()
     json_path = args.out.with_suffix(".json")
     results = json.loads(json_path.read_text()) if json_path.exists() else {}
+    if not args.runs:                   # just rewrite the table from what was scored before
+        write_table(results, args.out.with_suffix(".md"))
     for run_dir in args.runs:
         if not runs.is_complete_run(run_dir):
             raise SystemExit(f"ablation: {run_dir} is not a complete run")

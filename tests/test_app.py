@@ -107,3 +107,21 @@ def test_shutdown_removes_temporary_files(server):
     proc.send_signal(signal.SIGTERM)          # as a service manager stops it
     proc.wait(timeout=30)
     assert not server["work_dir"].exists()
+
+
+def test_wiener_choice_is_offered_sent_and_checked(server, browser, tmp_path):
+    page = browser.new_page()
+    page.goto(server["url"])
+    options = page.eval_on_selector_all("#wiener option", "os => os.map(o => o.value)")
+    assert options == ["0", "1", "2", "3"]
+    page.select_option("#wiener", "1")
+    page.set_input_files("#file", str(_song(tmp_path / "w.wav", 3.0)))
+    page.click("#go")
+    page.wait_for_selector("#result", state="visible", timeout=120_000)
+    import urllib.error
+    import urllib.request
+    request = urllib.request.Request(server["url"] + "api/jobs?wiener=9", data=b"x", method="POST",
+                                     headers={"Content-Type": "multipart/form-data; boundary=b"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 400 and b"wiener" in refused.value.read()

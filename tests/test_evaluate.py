@@ -88,7 +88,7 @@ def test_paper_group_scoring_and_dropping(rng):
 
 class _Identity:
     """A separator that returns the mixture: must score exactly like the mixture baseline."""
-    def vocal_mag(self, mix_mag):
+    def source_mags(self, mix_mag):
         return mix_mag.copy()
 
 

@@ -244,3 +244,18 @@ def test_wiener_filter_is_norberts(channels, iterations, rng):
     expected = norbert.wiener(v, x.copy(), iterations)                     # frames first
     ours = filtering.wiener(v.transpose(1, 0, 2, 3).copy(), x.transpose(1, 0, 2).copy(), iterations)   # bins first
     np.testing.assert_allclose(ours.transpose(1, 0, 2, 3), expected, atol=1e-5 * np.abs(expected).max())
+
+
+def test_init_from_keeps_the_vocals_head_and_adds_an_accompaniment_head(tiny_run):
+    import model
+    import normalize
+    import runs
+    import train
+    from export import check_windows
+    old, config = runs.load_run(tiny_run)
+    net = model.build_unet(config["args"]["base_filters"], config["args"]["arch"], "direct2")
+    record = train.init_from(net, tiny_run)
+    assert record["widened"] == ["output_conv"] and record["copied"] > 0 and not record["fresh"]
+    windows = check_windows(2, seed=0)
+    x = normalize.transform(windows, normalize.fit(windows, config["args"]["norm"], config["args"]["scaler"]))
+    np.testing.assert_array_equal(np.asarray(net(x))[..., :1], np.asarray(old(x)))
