@@ -38,6 +38,7 @@ SILENCE_PEAK = 1e-4          # a mixture whose peak is below this is treated as 
 REMIX_GAIN = (0.25, 1.25)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".aiff", ".aif", ".webm", ".mp4")
 FOLDER_STEMS = ("mixture", "vocals", "accompaniment")     # names with a meaning in --folder-root songs
+FOLDER_SPLITS = ("train", "valid", "test")              # optional split folders of --folder-root
 
 
 @dataclass
@@ -144,14 +145,15 @@ def mir1k_songs(root: Path, valid_fraction: float, train_only: bool = False) -> 
 def folder_songs(root: Path, valid_fraction: float) -> list[Song]:
     """A multitrack collection laid out as one folder per song (MedleyDB, iKala, DSD100 style).
 
-    Layout: ROOT/<song>/ or ROOT/{train,test}/<song>/, each song folder holding vocals.<ext> and either
-    accompaniment.<ext> or any other stems (summed into the accompaniment), and optionally
+    Layout: ROOT/<song>/ or ROOT/{train,valid,test}/<song>/, each song folder holding vocals.<ext> and
+    either accompaniment.<ext> or any other stems (summed into the accompaniment), and optionally
     mixture.<ext> (else mixture = vocals + accompaniment); <ext> is any audio format. Without
-    train/ and test/ every song trains (a --valid-fraction of them validates) and no test split is written.
+    train/ and test/ every song trains (a --valid-fraction of them validates) and no test split is
+    written; with a valid/ folder its songs validate and --valid-fraction is not used.
     """
     if not root.is_dir():
         raise SystemExit(f"data_prep: --folder-root {root}: no such directory")
-    subsets = [(sub, root / sub) for sub in ("train", "test") if (root / sub).is_dir()] or [("train", root)]
+    subsets = [(sub, root / sub) for sub in FOLDER_SPLITS if (root / sub).is_dir()] or [("train", root)]
     songs = []
     for subset, folder in subsets:
         for song_dir in sorted(d for d in folder.iterdir() if d.is_dir()):
@@ -164,7 +166,8 @@ def folder_songs(root: Path, valid_fraction: float) -> list[Song]:
     if not songs:
         raise SystemExit(f"data_prep: no song folders under {root} (expected ROOT/<song>/vocals.wav + "
                          "accompaniment.wav or other stems; see data_prep.py --help)")
-    assign_valid([s for s in songs if s.split == "train"], valid_fraction, key=lambda s: s.name)
+    if not any(sub == "valid" for sub, _ in subsets):
+        assign_valid([s for s in songs if s.split == "train"], valid_fraction, key=lambda s: s.name)
     if len(subsets) == 1:
         print(f"data_prep: {root} has no train/ and test/ folders: all {len(songs)} songs train or validate, "
               "no test split", file=sys.stderr)
@@ -407,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--mir1k-extra-root", type=Path,
                      help="more MIR-1K-style clips (e.g. ../shared/data/mir-1k-extra/Wavfile, Ogg Opus): training only")
     src.add_argument("--folder-root", type=Path,
-                     help="a collection with one folder per song (ROOT/<song>/ or ROOT/{train,test}/<song>/ holding "
+                     help="a collection with one folder per song (ROOT/<song>/ or ROOT/{train,valid,test}/<song>/ holding "
                           "vocals.<ext>, accompaniment.<ext> or other stems to sum, optional mixture.<ext>)")
     src.add_argument("--demo-root", type=Path, default=Path("data/demo"),
                      help="where the built-in demo songs are written when no source is given")

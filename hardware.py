@@ -95,7 +95,11 @@ def describe(with_tensorflow: bool = True) -> str:
     """One header line for benchmarks and logs: CPU, cores, ISA flags, TensorFlow and oneDNN."""
     info = cpu_info()
     line = f"CPU: {info['model']}, {info['cores']} cores, flags {' '.join(info['flags']) or 'none of ' + '/'.join(ISA_FLAGS)}"
-    if with_tensorflow:
+    backend = keras_backend()
+    if backend != "tensorflow":
+        line += (f"; Keras backend {backend} {backend_version()[backend]}, "
+                 f"GPUs: {', '.join(gpu_names()) or 'none'}")
+    elif with_tensorflow:
         try:
             import tensorflow as tf
             gpus = [g.name for g in tf.config.list_physical_devices("GPU")]

@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="halve the learning rate after 2 epochs without validation improvement (report 001)")
     g.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without validation improvement (report 002); 0 = off")
+    g.add_argument("--time-limit", type=float, default=0, metavar="MINUTES",
+                   help="stop after the last epoch that is expected to end within this many minutes of "
+                        "training (a lease on a shared GPU, say); 0 = no limit")
     g.add_argument("--steps-per-epoch", type=int, default=0,
                    help="cap on batches per epoch (0 = a whole augmented epoch)")
     g.add_argument("--seed", type=int, default=0, help="seed for weights, augmentation and shuffling")
@@ -236,6 +239,8 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, verbose=1))
     if args.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.early_stopping))
+    if args.time_limit:
+        callbacks.append(TimeLimit(args.time_limit * 60))
 
     import progress
     if args.verbose:
@@ -282,6 +287,8 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
     config["status"] = "interrupted" if interrupted else "complete"
     if stopped_early:
         results["stopped_early_at_epoch"] = done
+        if args.time_limit and elapsed > 0.5 * args.time_limit * 60:
+            results["stopped_by"] = f"--time-limit {args.time_limit:g}"
     config["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     runs.write_json(run_dir / "config.json", config)
     runs.plot_curves([run_dir], run_dir / "training_curves.png", run_dir.name)
@@ -294,6 +301,27 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
           f"(predicting the mixture: {results['mixture_val_loss']:.5g}); {trained_epochs} epoch(s) in {elapsed:.0f} s"
           f"{f', {eps:.3g} examples/s' if eps else ''} -> {run_dir}")
     return config
+
+
+def TimeLimit(seconds: float):
+    """Keras callback: stop training after the epoch past which the next one would end over `seconds`."""
+    import keras
+
+    class _TimeLimit(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.started = self.epoch_started = time.time()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_started = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.time()
+            if now + (now - self.epoch_started) - self.started > seconds:
+                print(f"train: --time-limit: stopping after epoch {epoch + 1} "
+                      f"({(now - self.started) / 60:.1f} of {seconds / 60:g} min used)", flush=True)
+                self.model.stop_training = True
+
+    return _TimeLimit()
 
 
 def init_from(net, run_dir: Path) -> dict:

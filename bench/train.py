@@ -23,23 +23,44 @@ sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def bench_model(base: int, batch: int, precision: str, jit: bool, steps: int, arch: str) -> float:
+def bench_model(base: int, batch: int, precision: str, jit: bool, seconds: float, arch: str) -> tuple[float, int]:
+    """(examples/s, timed steps) of Keras fit on one constant batch, on any Keras backend.
+
+    The first fit call builds and compiles (and gives a step time to size the timed call); the
+    second reuses the compiled train function.
+    """
     import keras
     import numpy as np
-    import tensorflow as tf
 
     import model as model_lib
+
+    class _SameBatch(keras.utils.PyDataset):
+        def __init__(self, steps):
+            super().__init__()
+            self.steps = steps
+            x = np.random.default_rng(0).random((batch, 512, 128, 1), dtype=np.float32)
+            self.batch = (x, x)
+
+        def __len__(self):
+            return self.steps
+
+        def __getitem__(self, index):
+            return self.batch
+
     keras.backend.clear_session()
     keras.mixed_precision.set_global_policy(precision)
-    net = model_lib.build_unet(base, arch)
-    net.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae", jit_compile=jit)
-    x = np.random.default_rng(0).random((batch, 512, 128, 1), dtype=np.float32)
-    ds = tf.data.Dataset.from_tensors((x, x)).repeat()
-    net.fit(ds, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)            # build + compile
-    started = time.time()
-    net.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
-    keras.mixed_precision.set_global_policy("float32")
-    return steps * batch / (time.time() - started)
+    try:
+        net = model_lib.build_unet(base, arch)
+        net.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae", jit_compile=jit)
+        net.fit(_SameBatch(2), epochs=1, verbose=0, shuffle=False)                 # build + compile
+        started = time.time()
+        net.fit(_SameBatch(2), epochs=1, verbose=0, shuffle=False)
+        steps = max(3, int(seconds / max((time.time() - started) / 2, 1e-6)))
+        started = time.time()
+        net.fit(_SameBatch(steps), epochs=1, verbose=0, shuffle=False)
+        return steps * batch / (time.time() - started), steps
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
 
 
 def drain(dataset, batch: int, batches: int) -> float:
@@ -96,16 +117,14 @@ def main() -> None:
     args = p.parse_args()
     from common import print_machine
     print_machine()
-    import tensorflow as tf
-    device = "GPU " + ", ".join(d.name for d in tf.config.list_physical_devices("GPU")) \
-        if tf.config.list_physical_devices("GPU") else f"CPU ({os.cpu_count()} cores)"
-    print(f"device: {device}")
+    import hardware
+    gpus = hardware.gpu_names()
+    print(f"device: {'GPU ' + ', '.join(gpus) if gpus else f'CPU ({os.cpu_count()} cores)'}; "
+          f"Keras backend {hardware.keras_backend()}")
     if "model" not in args.skip:
         print(f"model alone ({args.arch} U-Net, batch {args.batch_size}, Adam + MAE):")
         for base, precision, jit in itertools.product(args.bases, args.precision, args.jit):
-            probe = bench_model(base, args.batch_size, precision, jit == "on", 1, args.arch)
-            steps = max(2, int(args.seconds * probe / args.batch_size))
-            rate = bench_model(base, args.batch_size, precision, jit == "on", steps, args.arch)
+            rate, steps = bench_model(base, args.batch_size, precision, jit == "on", args.seconds, args.arch)
             print(f"  base {base:3d}  {precision:15s} jit {jit:3s}: {rate:8.1f} examples/s  ({steps} steps)", flush=True)
     if "pipeline" not in args.skip:
         data = args.data or default_data()

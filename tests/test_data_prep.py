@@ -285,6 +285,19 @@ def test_folder_root_reads_any_layout_of_stems(tmp_path, rng):
             assert np.abs(acc).mean() > 0.05                                 # the other stems were summed in
 
 
+
+def test_folder_root_valid_folder_fixes_the_validation_songs(tmp_path, rng):
+    root = tmp_path / "collection"
+    sr = audio.SAMPLE_RATE
+    for subset, name in (("train", "a"), ("train", "b"), ("valid", "c"), ("test", "d")):
+        folder = root / subset / name
+        folder.mkdir(parents=True)
+        for stem in ("vocals", "accompaniment"):
+            sf.write(folder / f"{stem}.flac", (0.1 * rng.standard_normal(sr * 4)).astype(np.float32), sr)
+    data_prep.main(["--folder-root", str(root), "--out", str(tmp_path / "out"), "--jobs", "1"])
+    names = {s: WindowStore([tmp_path / "out" / f"{s}.h5"]).songs["name"] for s in ("train", "valid", "test")}
+    assert names == {"train": ["a", "b"], "valid": ["c"], "test": ["d"]}
+
 @pytest.mark.slow
 @needs_shared_data("mir-1k-extra")
 def test_real_mir1k_extra_reads_opus_clips_as_training_only(tmp_path):

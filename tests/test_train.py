@@ -220,6 +220,13 @@ def test_cosine_schedule_decays_the_learning_rate(tiny_cache, tmp_path):
         train.main(["--lr-schedule", "cosine", "--reduce-lr-on-plateau", "--data", str(tiny_cache)])
 
 
+
+def test_time_limit_stops_after_the_epoch_that_reaches_it(tiny_cache, tmp_path, capsys):
+    config = _train(tiny_cache, tmp_path / "run", "--epochs", "5", "--time-limit", "0.0001")
+    assert config["status"] == "complete" and config["results"]["completed_epochs"] == 1
+    assert config["results"]["stopped_by"] == "--time-limit 0.0001" and len(_history(tmp_path / "run")) == 1
+    assert "--time-limit: stopping after epoch 1" in capsys.readouterr().out
+
 @pytest.mark.slow
 def test_paper_command_shows_step_progress_eta_and_estimate(tiny_cache, tmp_path, capsys):
     """The user's command (paper model, 64 filters) on a CPU: per-step bar with examples/s and ETAs,

@@ -1,0 +1,141 @@
+"""Train on a lent GPU machine that has no TensorFlow and a 64 MiB carry limit, then score here.
+
+    python bench/gpu.py bundle --musdb-root ../shared/data/musdb18-7     # here: gpu/ + .whl/ to carry
+    bash bench/gpu_session.sh                                             # there (the device tool)
+    python bench/gpu.py unpack /work/.device/.../files --run-dir results/runs/NAME   # here, then evaluate.py
+
+`bundle` writes the MUSDB18 songs as a `data_prep.py --folder-root` collection of 11025 Hz mono
+FLAC stems (mixture = the stem file's own AAC mixture, as data_prep decodes it here, so the caches
+built there hold the same windows as ours up to 16-bit rounding) in ROOT/{train,valid,test}/, and
+downloads the wheels Keras needs there (keras, namex, optree; soundfile and cffi to read FLAC).
+`pack` (there) stores a run's best weights as float16 chunks under the tool's per-file limit, with
+config.json, history.csv and the logs; `unpack` (here) rebuilds RUN/best.weights.h5 from them, so
+evaluate.py scores the run like any other (float16 weights: a relative rounding of 5e-4).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CHUNK_BYTES = 15 * 2 ** 20          # the device tool returns files of at most 16 MiB
+RUN_FILES = ("config.json", "history.csv", "training_curves.png")
+# What Keras 3 and data_prep need there beyond the GPU image (KINDS.md lists what it has).
+WHEELS = ("keras", "namex", "optree", "soundfile", "cffi", "pycparser")
+WHEEL_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
+                   "manylinux2014_x86_64", "manylinux1_x86_64")
+
+
+def bundle(musdb_root: Path, out: Path, wheels: Path, subsets: tuple[str, ...]) -> None:
+    """MUSDB18 songs as FLAC folders under out/{split}/<song>/, and the wheels in `wheels`."""
+    import soundfile as sf
+    from tqdm import tqdm
+
+    import audio
+    import data_prep
+    songs = [s for s in data_prep.musdb_songs(musdb_root, None, 0.1) if s.split in subsets]
+    for song in tqdm(songs, desc="bundle", unit="song"):
+        folder = out / song.split / song.name
+        folder.mkdir(parents=True, exist_ok=True)
+        waves, _, _ = data_prep.song_waves(song)
+        for stem in ("mixture", "vocals", "accompaniment"):
+            # Clipping guard: the 11025 Hz mono mixdown stays inside [-1, 1] for MUSDB18's stems.
+            sf.write(folder / f"{stem}.flac", waves[stem].clip(-1, 1), audio.SAMPLE_RATE, subtype="PCM_16")
+    import keras
+    import importlib.metadata as md
+    pins = {"keras": keras.__version__}
+    for name in WHEELS:
+        pins.setdefault(name, md.version(name))
+    wheels.mkdir(exist_ok=True)
+    platform_args = [a for p in WHEEL_PLATFORMS for a in ("--platform", p)]
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                    "--python-version", "3.12", "--implementation", "cp", *platform_args, "-d", str(wheels),
+                    *[f"{n}=={v}" for n, v in pins.items()]], check=True)
+    size = sum(p.stat().st_size for d in (out, wheels) for p in d.rglob("*") if p.is_file())
+    print(f"bundle: {len(songs)} songs -> {out}, wheels {', '.join(f'{n} {v}' for n, v in pins.items())} -> "
+          f"{wheels}; {size / 2 ** 20:.1f} MiB to carry")
+
+
+def pack(run_dir: Path, out: Path, logs: list[Path]) -> None:
+    """A run's best weights as float16 .npy chunks + run.tar.gz (config, history, curves, logs)."""
+    import numpy as np
+
+    import runs
+    net, _ = runs.load_run(run_dir)
+    flat = np.concatenate([np.asarray(w, np.float32).ravel() for w in net.get_weights()]).astype(np.float16)
+    if not np.all(np.isfinite(flat)):
+        raise SystemExit(f"pack: {run_dir} has weights beyond float16's range; pack them as float32")
+    out.mkdir(parents=True, exist_ok=True)
+    per_chunk = CHUNK_BYTES // 2
+    for i, start in enumerate(range(0, flat.size, per_chunk)):
+        np.save(out / f"weights-{i:02d}.npy", flat[start:start + per_chunk])
+    with tarfile.open(out / "run.tar.gz", "w:gz") as tar:
+        for name in RUN_FILES:
+            if (run_dir / name).exists():
+                tar.add(run_dir / name, arcname=name)
+        for log in logs:
+            if log.exists():
+                tar.add(log, arcname=log.name)
+    print(f"pack: {flat.size:,} weights of {run_dir.name} -> {out} ({flat.nbytes / 2 ** 20:.1f} MiB float16)")
+
+
+def unpack(files: Path, run_dir: Path) -> None:
+    """Rebuild RUN/best.weights.h5 (and config, history, logs) from pack's output."""
+    import numpy as np
+
+    import model as model_lib
+    import runs
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(files / "run.tar.gz") as tar:
+        tar.extractall(run_dir, filter="data")
+    config = runs.read_config(run_dir)
+    s = runs.RunSettings.from_config(config, run_dir / "config.json")
+    net = model_lib.build_unet(s.base_filters, s.arch, s.target)
+    flat = np.concatenate([np.load(p) for p in sorted(files.glob("weights-*.npy"))]).astype(np.float32)
+    shapes = [w.shape for w in net.get_weights()]
+    sizes = [int(np.prod(sh)) for sh in shapes]
+    if sum(sizes) != flat.size:
+        raise SystemExit(f"unpack: {files} holds {flat.size:,} weights; {run_dir}/config.json's model has {sum(sizes):,}")
+    offsets = np.cumsum([0, *sizes])
+    net.set_weights([flat[a:b].reshape(sh) for a, b, sh in zip(offsets[:-1], offsets[1:], shapes)])
+    net.save_weights(run_dir / "best.weights.h5")
+    config.setdefault("notes", []).append("best.weights.h5 rebuilt from float16 weights by bench/gpu.py unpack")
+    runs.write_json(run_dir / "config.json", config)
+    print(f"unpack: {flat.size:,} weights -> {run_dir / 'best.weights.h5'}")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("bundle", help="here: FLAC songs + wheels to carry")
+    b.add_argument("--musdb-root", type=Path, required=True)
+    b.add_argument("--out", type=Path, default=ROOT / "gpu" / "musdb18-7")
+    b.add_argument("--wheels", type=Path, default=ROOT / ".whl")
+    b.add_argument("--subsets", nargs="+", default=["train", "valid"], choices=("train", "valid", "test"))
+    k = sub.add_parser("pack", help="there: a run's weights as float16 chunks + run.tar.gz")
+    k.add_argument("run_dir", type=Path)
+    k.add_argument("--out", type=Path, required=True)
+    k.add_argument("--logs", type=Path, nargs="*", default=[])
+    u = sub.add_parser("unpack", help="here: rebuild a run directory from pack's files")
+    u.add_argument("files", type=Path)
+    u.add_argument("--run-dir", type=Path, required=True)
+    args = p.parse_args(argv)
+    if args.command == "bundle":
+        if args.out.exists():
+            shutil.rmtree(args.out)
+        bundle(args.musdb_root, args.out, args.wheels, tuple(args.subsets))
+    elif args.command == "pack":
+        pack(args.run_dir, args.out, args.logs)
+    else:
+        unpack(args.files, args.run_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# One lease of the lent GPU machine (no TensorFlow there; bench/gpu.py says how the files get there
+# and back): Keras on JAX, caches built there from the carried FLAC songs, the 64-filter model's
+# training speed (bench/train.py), then the paper configuration (Table I's best row: frequency /
+# Min-Max / MAE, 64 filters, Adam 1e-3, batch 64, 20 epochs of the paper's number of steps) for as
+# long as TRAIN_MINUTES allows, packed as float16 weights.
+#
+#   carry: gpu .whl     command: bash bench/gpu_session.sh
+# Smaller settings for a rehearsal on a CPU: BASE=4 BATCH=4 STEPS=3 EPOCHS=2 BENCH_SECONDS=2 bash bench/gpu_session.sh
+set -uo pipefail
+OUT=${OUT:-/tmp/gpu-session}
+BASE=${BASE:-64}; BATCH=${BATCH:-64}; EPOCHS=${EPOCHS:-20}
+# The paper's 20 epochs over full MUSDB18 (100 songs, ~7,900 windows of 2.97 s): 124 steps of 64 each.
+STEPS=${STEPS:-124}; TRAIN_MINUTES=${TRAIN_MINUTES:-3.5}; BENCH_SECONDS=${BENCH_SECONDS:-6}
+PRECISION=${PRECISION:-float32}
+mkdir -p "$OUT"
+if [ -d .whl ] && ! python3 -c "import keras" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site
+fi
+export KERAS_BACKEND=${KERAS_BACKEND:-jax} PYTHONUNBUFFERED=1
+step() { echo "== $(date +%H:%M:%S) $*"; }
+
+step "machine"
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi";
+  python3 -c "import keras, jax; print('keras', keras.__version__, 'jax', jax.__version__, jax.devices())"; } | tee "$OUT/machine.txt"
+
+step "caches from the carried songs"
+python3 data_prep.py --folder-root gpu/musdb18-7 --out data/gpu 2>&1 | tail -2
+
+step "training speed of the $BASE-filter model"
+# XLA (jit on) first: under JAX "jit off" runs op by op, the slow case, measured last and briefly.
+for jit in on off; do
+  timeout $([ $jit = on ] && echo 100 || echo 50) python3 bench/train.py --bases "$BASE" --batch-size "$BATCH" \
+    --precision float32 mixed_bfloat16 --jit $jit --seconds "$BENCH_SECONDS" --skip pipeline 2>&1 \
+    | grep -v -i warning | tee -a "$OUT/bench.log"
+done
+
+step "paper configuration, $BASE filters, up to $TRAIN_MINUTES min"
+timeout $(python3 -c "print(int($TRAIN_MINUTES * 60 + 120))") python3 train.py --data data/gpu \
+  --norm frequency --scaler minmax --loss mae --base-filters "$BASE" --epochs "$EPOCHS" --batch-size "$BATCH" \
+  --steps-per-epoch "$STEPS" --precision "$PRECISION" --time-limit "$TRAIN_MINUTES" --verbose 2 \
+  --run-dir runs/gpu-frequency-minmax-mae 2>&1 | grep -v -i warning | tee "$OUT/train.log"
+
+step "pack"
+python3 bench/gpu.py pack runs/gpu-frequency-minmax-mae --out "$OUT" --logs "$OUT/bench.log" "$OUT/train.log" "$OUT/machine.txt"
+ls -la "$OUT"
