@@ -85,6 +85,63 @@ def evaluate_run(run_dir: Path, test_data: list[str] | None, protocols: list[str
     return out, store
 
 
+# ---------------------------------------------------------------- archived runs
+ARCHIVE_FILES = ("config.json", "history.csv")
+
+
+def archive_run(run_dir: Path, archive: Path) -> Path:
+    """Copy a scored run's config, history and scores (not its weights) to archive/<run>/, so the
+    tables keep its rows on a clone without the run (weights too large to commit, a GPU lease gone)."""
+    import shutil
+    dest = archive / run_dir.name
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in [*(run_dir / n for n in ARCHIVE_FILES), *run_dir.glob("scores_*.json")]:
+        if path.exists():
+            shutil.copy2(path, dest / path.name)
+    return dest
+
+
+def archived_runs(archive: Path, live_names: set[str], protocols: list[str], phase: str,
+                  wiener_iterations: int) -> list[dict]:
+    """Archived runs not among the live ones, with the scores of this scoring variant."""
+    found = []
+    for run_dir in sorted(d for d in archive.glob("*") if (d / "config.json").exists()):
+        if run_dir.name in live_names:
+            continue
+        scores = {proto: json.loads((run_dir / scores_name(proto, phase, wiener_iterations)).read_text())
+                  for proto in protocols if (run_dir / scores_name(proto, phase, wiener_iterations)).exists()}
+        if scores:
+            found.append({"name": run_dir.name, "dir": run_dir, "config": runs.read_config(run_dir),
+                          "scores": scores, "archived": True})
+    return found
+
+
+def _here(path: str) -> str:
+    """A cache path as recorded on another machine, found under this checkout's data/ if moved."""
+    parts = Path(path).parts
+    if Path(path).exists() or "data" not in parts:
+        return path
+    return str(ROOT.joinpath(*parts[len(parts) - 1 - parts[::-1].index("data"):]))
+
+
+def add_archived(groups: dict[str, dict], archived: list[dict]) -> None:
+    """Put archived runs into the group of their test set (built from their test_data if no live run has it)."""
+    for run in archived:
+        first = next(iter(run["scores"].values()))
+        fingerprint = first.get("test_fingerprint")
+        if fingerprint not in groups:
+            try:
+                store = test_store([_here(path) for path in first.get("test_data", [])])
+            except (CacheError, SystemExit, OSError):
+                store = None
+            if store is None or store.fingerprint() != fingerprint:
+                print(f"evaluate: archived run {run['name']}: its test set ({', '.join(first.get('test_data', []))}) "
+                      "is not here as it was scored; left out of the tables", flush=True)
+                continue
+            groups[fingerprint] = {"label": dataset_label(store), "runs": [], "store": store}
+        groups[fingerprint]["runs"].append(run)
+
+
 # ---------------------------------------------------------------- tables and figures
 def paper_row(norm: str, scaler: str, loss: str):
     return next((r[:3] for r in PAPER_TABLE if r[3:] == (norm, scaler, loss)), None)
@@ -246,6 +303,9 @@ def main(argv=None) -> None:
     p.add_argument("--wiener-iterations", type=int, default=0, metavar="N",
                    help="0 = the model's soft masks; N > 0 = norbert's Wiener filter with N EM iterations (pays "
                         "with two-source models, --target masked2)")
+    p.add_argument("--archive", action="store_true",
+                   help="also copy the scored runs' config, history and scores to OUT/scored/<run>/ (implied by "
+                        "--all); --all keeps archived runs that are not under --runs-root in the tables")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="songs scored in parallel")
     args = p.parse_args(argv)
     if not args.run and not args.all:
@@ -254,7 +314,7 @@ def main(argv=None) -> None:
     hardware.configure_tensorflow()
     protocols = list(PROTOCOLS) if protocol == "both" else [protocol]
     run_dirs = list(args.run) + (runs.complete_runs(args.runs_root) if args.all else [])
-    if not run_dirs:
+    if not run_dirs and not (args.all and any((args.out / "scored").glob("*/config.json"))):
         raise SystemExit(f"evaluate: no complete runs under {args.runs_root}; train one first: "
                          "python data_prep.py && python train.py --base-filters 16 --epochs 5")
     started = time.time()
@@ -268,6 +328,8 @@ def main(argv=None) -> None:
         config = runs.read_config(run_dir)
         group = groups.setdefault(store.fingerprint(), {"label": dataset_label(store), "runs": [], "store": store})
         group["runs"].append({"name": run_dir.name, "dir": run_dir, "config": config, "scores": scores})
+        if args.all or args.archive:
+            archive_run(run_dir, args.out / "scored")
         for proto, s in scores.items():
             h = headline(s)
             isr = f" ISR {fmt(h['ISR'])}" if "ISR" in h else ""
@@ -275,10 +337,15 @@ def main(argv=None) -> None:
                   f"SDR {fmt(h['SDR'])} SIR {fmt(h['SIR'])} SAR {fmt(h['SAR'])}{isr} dB on {group['label']}", flush=True)
     if not args.all:
         return
+    add_archived(groups, archived_runs(args.out / "scored", {d.name for d in run_dirs}, protocols, args.phase,
+                                       args.wiener_iterations))
     for group in groups.values():
         store = group["store"]
         group["baselines"] = evaluate_baselines(store, protocols, args.jobs, args.out / "baselines")
-        best = max(group["runs"], key=lambda r: headline(r["scores"][protocols[0]])["SDR"] or -np.inf)
+        live = [r for r in group["runs"] if not r.get("archived") and protocols[0] in r["scores"]]
+        if not live:
+            continue
+        best = max(live, key=lambda r: headline(r["scores"][protocols[0]])["SDR"] or -np.inf)
         slug = "_".join(sorted({p.parent.name for p in store.paths}))
         plot_spectrograms(best["dir"], store, args.out / f"spectrograms_{slug}.png")
     command = "python evaluate.py --all" + (f" --test-data {' '.join(args.test_data)}" if args.test_data else "") + \
@@ -287,8 +354,10 @@ def main(argv=None) -> None:
         (f" --wiener-iterations {args.wiener_iterations}" if args.wiener_iterations else "")
     tables = write_tables(list(groups.values()), args.out, command)
     plot_normalization(args.out / "normalization.png")
-    runs.plot_curves(run_dirs, args.out / "training_curves.png", "all runs")
-    print(f"evaluate: {len(run_dirs)} runs on {len(groups)} test set(s), protocols {', '.join(protocols)}, "
+    runs.plot_curves(run_dirs + [r["dir"] for g in groups.values() for r in g["runs"] if r.get("archived")],
+                     args.out / "training_curves.png", "all runs")
+    n_archived = sum(1 for g in groups.values() for r in g["runs"] if r.get("archived"))
+    print(f"evaluate: {len(run_dirs)} runs{f' + {n_archived} archived' if n_archived else ''} on {len(groups)} test set(s), protocols {', '.join(protocols)}, "
           f"in {time.time() - started:.0f} s -> {tables[0]}")
 
 

@@ -310,13 +310,17 @@ def TimeLimit(seconds: float):
     class _TimeLimit(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             self.started = self.epoch_started = time.time()
+            self.first_epoch = None
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch_started = time.time()
+            self.first_epoch = epoch if self.first_epoch is None else self.first_epoch
 
         def on_epoch_end(self, epoch, logs=None):
             now = time.time()
-            if now + (now - self.epoch_started) - self.started > seconds:
+            # The first epoch's time includes building and compiling the model: no guide to the next.
+            next_epoch = now - self.epoch_started if epoch > self.first_epoch else 0.0
+            if now + next_epoch - self.started > seconds:
                 print(f"train: --time-limit: stopping after epoch {epoch + 1} "
                       f"({(now - self.started) / 60:.1f} of {seconds / 60:g} min used)", flush=True)
                 self.model.stop_training = True

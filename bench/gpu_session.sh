@@ -12,7 +12,8 @@ OUT=${OUT:-/tmp/gpu-session}
 BASE=${BASE:-64}; BATCH=${BATCH:-64}; EPOCHS=${EPOCHS:-20}
 # The paper's 20 epochs over full MUSDB18 (100 songs, ~7,900 windows of 2.97 s): 124 steps of 64 each.
 STEPS=${STEPS:-124}; TRAIN_MINUTES=${TRAIN_MINUTES:-3.5}; BENCH_SECONDS=${BENCH_SECONDS:-6}
-PRECISION=${PRECISION:-float32}
+PRECISION=${PRECISION:-float32}; BENCH_PRECISIONS=${BENCH_PRECISIONS:-float32 mixed_bfloat16}
+RUN=${RUN:-gpu-frequency-minmax-mae}; TRAIN_OVERHEAD_S=${TRAIN_OVERHEAD_S:-120}
 mkdir -p "$OUT"
 if [ -d .whl ] && ! python3 -c "import keras" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -31,17 +32,17 @@ python3 data_prep.py --folder-root gpu/musdb18-7 --out data/gpu 2>&1 | tail -2
 step "training speed of the $BASE-filter model"
 # XLA (jit on) first: under JAX "jit off" runs op by op, the slow case, measured last and briefly.
 for jit in on off; do
-  timeout $([ $jit = on ] && echo 100 || echo 50) python3 bench/train.py --bases "$BASE" --batch-size "$BATCH" \
-    --precision float32 mixed_bfloat16 --jit $jit --seconds "$BENCH_SECONDS" --skip pipeline 2>&1 \
+  timeout $([ $jit = on ] && echo ${BENCH_ON_S:-100} || echo ${BENCH_OFF_S:-50}) python3 bench/train.py --bases "$BASE" --batch-size "$BATCH" \
+    --precision $BENCH_PRECISIONS --jit $jit --seconds "$BENCH_SECONDS" --skip pipeline 2>&1 \
     | grep -v -i warning | tee -a "$OUT/bench.log"
 done
 
 step "paper configuration, $BASE filters, up to $TRAIN_MINUTES min"
-timeout $(python3 -c "print(int($TRAIN_MINUTES * 60 + 120))") python3 train.py --data data/gpu \
+timeout $(python3 -c "print(int($TRAIN_MINUTES * 60 + $TRAIN_OVERHEAD_S))") python3 train.py --data data/gpu \
   --norm frequency --scaler minmax --loss mae --base-filters "$BASE" --epochs "$EPOCHS" --batch-size "$BATCH" \
   --steps-per-epoch "$STEPS" --precision "$PRECISION" --time-limit "$TRAIN_MINUTES" --verbose 2 \
-  --run-dir runs/gpu-frequency-minmax-mae 2>&1 | grep -v -i warning | tee "$OUT/train.log"
+  --run-dir runs/$RUN 2>&1 | grep -v -i warning | tee "$OUT/train.log"
 
 step "pack"
-python3 bench/gpu.py pack runs/gpu-frequency-minmax-mae --out "$OUT" --logs "$OUT/bench.log" "$OUT/train.log" "$OUT/machine.txt"
+python3 bench/gpu.py pack runs/$RUN --out "$OUT" --logs "$OUT/bench.log" "$OUT/train.log" "$OUT/machine.txt"
 ls -la "$OUT"
