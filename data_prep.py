@@ -284,6 +284,38 @@ def song_waves(song: Song) -> tuple[dict[str, np.ndarray], int, int]:
     return {"mixture": vocals + accomp, "vocals": vocals, "accompaniment": accomp}, audio.SAMPLE_RATE, 1
 
 
+def export_folder(songs: list[Song], out: Path, jobs: int) -> int:
+    """Write songs as a --folder-root collection: out/<split>/<song>/{mixture,vocals,accompaniment}.flac,
+    11025 Hz mono 16-bit, the waves the caches are made of (the mixture as decoded, e.g. MUSDB18's
+    AAC mix). Songs that cannot be decoded are reported and skipped. Returns the songs written."""
+    import soundfile as sf
+    from tqdm import tqdm
+
+    def write(song: Song) -> str | None:
+        try:
+            waves, _, _ = song_waves(song)
+        except (audio.AudioError, OSError, ValueError) as exc:
+            return f"data_prep: skipped {song.path or song.name}: {exc}"
+        folder = out / song.split / safe_folder_name(song.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stem, wave in waves.items():
+            partial = folder / f"{stem}.partial.flac"
+            sf.write(partial, np.clip(wave, -1, 1), audio.SAMPLE_RATE, subtype="PCM_16")
+            os.replace(partial, folder / f"{stem}.flac")
+        return None
+
+    problems = [m for m in tqdm(parallel_map(write, songs, jobs), total=len(songs), desc="export", unit="song",
+                                file=sys.stderr, leave=False) if m]
+    for message in problems:
+        print(message, file=sys.stderr)
+    return len(songs) - len(problems)
+
+
+def safe_folder_name(name: str) -> str:
+    """A song name as one folder name (no path separators, no leading dots)."""
+    return name.replace("/", "_").replace("\\", "_").lstrip(".") or "song"
+
+
 def prepare_song(song: Song) -> Prepared:
     """Decode, check and window one song. Never raises: problems come back as a message."""
     where = song.path or song.name
@@ -417,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     out = p.add_argument_group("output")
     out.add_argument("--out", type=Path, default=Path("data/prepared"), help="output folder")
     out.add_argument("--force", action="store_true", help="rebuild caches even if their parameters match")
+    out.add_argument("--export-folder", type=Path, default=None, metavar="DIR",
+                     help="instead of caches, write the songs of --splits as 11025 Hz mono FLAC stems in "
+                          "DIR/<split>/<song>/ (a --folder-root collection, e.g. for a machine without ffmpeg)")
     out.add_argument("--shard", type=parse_shard, default=None, metavar="K/N",
                      help="prepare only shard K of N (by song); files are named SPLIT-KofN.h5")
     opt = p.add_argument_group("options")
@@ -474,6 +509,13 @@ def main(argv=None) -> None:
         songs, sources_ = gather_songs(args)
     except audio.AudioError as exc:
         raise SystemExit(f"data_prep: {exc}")
+    if args.export_folder:
+        chosen = [s for s in songs if s.split in args.splits]
+        written = export_folder(chosen, args.export_folder, args.jobs)
+        size_mb = sum(p.stat().st_size for p in args.export_folder.rglob("*.flac")) / 2 ** 20
+        print(f"data_prep: {written} songs ({len(chosen) - written} skipped) -> {args.export_folder} as FLAC "
+              f"stems ({size_mb:.1f} MB) in {time.time() - started:.1f} s")
+        return
     k, n = args.shard or (1, 1)
     totals = collections.Counter()
     written = []

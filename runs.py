@@ -118,7 +118,13 @@ def load_run(run_dir: str | Path, weights: str = "best"):
     config = read_config(run_dir)
     weights_path = weights_file(run_dir, weights)
     s = RunSettings.from_config(config, run_dir / "config.json")
-    net = model_lib.build_unet(s.base_filters, s.arch, s.target)
+    import keras
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")      # inference and export: float32 whatever trained
+    try:
+        net = model_lib.build_unet(s.base_filters, s.arch, s.target)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
     try:
         net.load_weights(weights_path)
     except (OSError, ValueError) as exc:

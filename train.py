@@ -143,8 +143,14 @@ def train_one(args, strategy=None) -> dict:
         valid_store = WindowStore(resolve_caches(args.data, "valid"))
     except CacheError as exc:
         raise SystemExit(f"train: {exc}")
+    import keras
     with runs.RunLock(run_dir, "train"):
-        return _train_locked(args, run_dir, train_store, valid_store, strategy)
+        try:
+            return _train_locked(args, run_dir, train_store, valid_store, strategy)
+        finally:
+            # The precision policy is process-global: models built after training (export, evaluation
+            # in the same process) are float32, whatever this run trained in.
+            keras.mixed_precision.set_global_policy("float32")
 
 
 def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> dict:

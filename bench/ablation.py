@@ -34,6 +34,8 @@ def describe(config: dict) -> dict:
         training = f"online remix, stems of {remix['songs']} songs ({remix['minutes']:.0f} min)"
     else:
         training = f"fixed windows, {data['train_songs']} songs ({data['train_windows']} windows), splice/blackout"
+    if config.get("init_from"):
+        training += f"; fine-tuned from {config['init_from']['name']}"
     return {"training": training, "target": args["target"], "base": args["base_filters"],
             "examples": config["results"]["completed_epochs"] * data["steps_per_epoch"] * args["batch_size"],
             "minutes": round(config["results"]["train_seconds"] / 60, 1),
@@ -41,7 +43,7 @@ def describe(config: dict) -> dict:
                 f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
                 for k, v in args.items() if k in ("data", "online_remix", "target", "norm", "scaler", "loss",
                                                   "base_filters", "batch_size", "epochs", "steps_per_epoch",
-                                                  "lr", "lr_schedule") and v not in (None, False))}
+                                                  "lr", "lr_schedule", "init_from", "precision") and v not in (None, False))}
 
 
 def score_run(run_dir: Path, test_data: str, wiener_iterations: int, jobs: int) -> dict:

@@ -5,8 +5,8 @@
     python bench/gpu.py unpack /work/.device/.../files --run-dir results/runs/NAME   # here, then evaluate.py
 
 `bundle` writes the MUSDB18 songs as a `data_prep.py --folder-root` collection of 11025 Hz mono
-FLAC stems (mixture = the stem file's own AAC mixture, as data_prep decodes it here, so the caches
-built there hold the same windows as ours up to 16-bit rounding) in ROOT/{train,valid,test}/, and
+FLAC stems (`data_prep.py --export-folder`: the mixture is the stem file's own AAC mix as decoded
+here, so the caches built there hold the same windows as ours up to 16-bit rounding), and
 downloads the wheels Keras needs there (keras, namex, optree; soundfile and cffi to read FLAC).
 `pack` (there) stores a run's best weights as float16 chunks under the tool's per-file limit, with
 config.json, history.csv and the logs; `unpack` (here) rebuilds RUN/best.weights.h5 from them, so
@@ -33,23 +33,13 @@ WHEEL_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_
                    "manylinux2014_x86_64", "manylinux1_x86_64")
 
 
-def bundle(musdb_root: Path, out: Path, wheels: Path, subsets: tuple[str, ...]) -> None:
-    """MUSDB18 songs as FLAC folders under out/{split}/<song>/, and the wheels in `wheels`."""
-    import soundfile as sf
-    from tqdm import tqdm
-
-    import audio
-    import data_prep
-    songs = [s for s in data_prep.musdb_songs(musdb_root, None, 0.1) if s.split in subsets]
-    for song in tqdm(songs, desc="bundle", unit="song"):
-        folder = out / song.split / song.name
-        folder.mkdir(parents=True, exist_ok=True)
-        waves, _, _ = data_prep.song_waves(song)
-        for stem in ("mixture", "vocals", "accompaniment"):
-            # Clipping guard: the 11025 Hz mono mixdown stays inside [-1, 1] for MUSDB18's stems.
-            sf.write(folder / f"{stem}.flac", waves[stem].clip(-1, 1), audio.SAMPLE_RATE, subtype="PCM_16")
-    import keras
+def bundle(musdb_root: Path, out: Path, wheels: Path, splits: tuple[str, ...]) -> None:
+    """MUSDB18 songs as FLAC folders under out/{split}/<song>/ (data_prep.py --export-folder), and the wheels."""
     import importlib.metadata as md
+
+    import keras
+    subprocess.run([sys.executable, str(ROOT / "data_prep.py"), "--musdb-root", str(musdb_root), "--splits", *splits,
+                    "--export-folder", str(out)], check=True)
     pins = {"keras": keras.__version__}
     for name in WHEELS:
         pins.setdefault(name, md.version(name))
@@ -59,8 +49,8 @@ def bundle(musdb_root: Path, out: Path, wheels: Path, subsets: tuple[str, ...]) 
                     "--python-version", "3.12", "--implementation", "cp", *platform_args, "-d", str(wheels),
                     *[f"{n}=={v}" for n, v in pins.items()]], check=True)
     size = sum(p.stat().st_size for d in (out, wheels) for p in d.rglob("*") if p.is_file())
-    print(f"bundle: {len(songs)} songs -> {out}, wheels {', '.join(f'{n} {v}' for n, v in pins.items())} -> "
-          f"{wheels}; {size / 2 ** 20:.1f} MiB to carry")
+    print(f"bundle: wheels {', '.join(f'{n} {v}' for n, v in pins.items())} -> {wheels}; "
+          f"{size / 2 ** 20:.1f} MiB to carry")
 
 
 def pack(run_dir: Path, out: Path, logs: list[Path]) -> None:
@@ -118,7 +108,7 @@ def main(argv=None) -> None:
     b.add_argument("--musdb-root", type=Path, required=True)
     b.add_argument("--out", type=Path, default=ROOT / "gpu" / "musdb18-7")
     b.add_argument("--wheels", type=Path, default=ROOT / ".whl")
-    b.add_argument("--subsets", nargs="+", default=["train", "valid"], choices=("train", "valid", "test"))
+    b.add_argument("--splits", nargs="+", default=["train", "valid"], choices=("train", "valid", "test"))
     k = sub.add_parser("pack", help="there: a run's weights as float16 chunks + run.tar.gz")
     k.add_argument("run_dir", type=Path)
     k.add_argument("--out", type=Path, required=True)
@@ -130,7 +120,7 @@ def main(argv=None) -> None:
     if args.command == "bundle":
         if args.out.exists():
             shutil.rmtree(args.out)
-        bundle(args.musdb_root, args.out, args.wheels, tuple(args.subsets))
+        bundle(args.musdb_root, args.out, args.wheels, tuple(args.splits))
     elif args.command == "pack":
         pack(args.run_dir, args.out, args.logs)
     else:

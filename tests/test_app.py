@@ -102,13 +102,6 @@ def test_unknown_job_and_traversal_urls(server, browser):
     page.close()
 
 
-def test_shutdown_removes_temporary_files(server):
-    proc = server["proc"]
-    proc.send_signal(signal.SIGTERM)          # as a service manager stops it
-    proc.wait(timeout=30)
-    assert not server["work_dir"].exists()
-
-
 def test_wiener_choice_is_offered_sent_and_checked(server, browser, tmp_path):
     page = browser.new_page()
     page.goto(server["url"])
@@ -125,3 +118,11 @@ def test_wiener_choice_is_offered_sent_and_checked(server, browser, tmp_path):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code == 400 and b"wiener" in refused.value.read()
+
+
+# Last: it stops the module's server.
+def test_shutdown_removes_temporary_files(server):
+    proc = server["proc"]
+    proc.send_signal(signal.SIGTERM)          # as a service manager stops it
+    proc.wait(timeout=30)
+    assert not server["work_dir"].exists()

@@ -286,6 +286,19 @@ def test_folder_root_reads_any_layout_of_stems(tmp_path, rng):
 
 
 
+def test_export_folder_round_trips_through_folder_root(tiny_musdb, tiny_cache, tmp_path):
+    folder = tmp_path / "flac"
+    data_prep.main(["--musdb-root", str(tiny_musdb), "--wav", "--valid-fraction", "0.2", "--jobs", "1",
+                    "--export-folder", str(folder)])
+    assert not list(folder.rglob("*.partial*")) and not list(folder.glob("*.h5"))
+    data_prep.main(["--folder-root", str(folder), "--out", str(tmp_path / "out"), "--jobs", "1"])
+    for split in ("train", "valid", "test"):
+        direct, carried = WindowStore([tiny_cache / f"{split}.h5"]), WindowStore([tmp_path / "out" / f"{split}.h5"])
+        assert carried.songs["name"] == direct.songs["name"], split           # the same split of the same songs
+        for song in range(direct.n_songs):
+            for key in ("mix_wave", "vocal_wave", "accomp_wave"):
+                np.testing.assert_allclose(carried.read_wave(key, song), direct.read_wave(key, song), atol=1e-4)
+
 def test_folder_root_valid_folder_fixes_the_validation_songs(tmp_path, rng):
     root = tmp_path / "collection"
     sr = audio.SAMPLE_RATE

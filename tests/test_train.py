@@ -42,7 +42,9 @@ def test_run_dir_outputs_and_config(trained_run):
     assert config["data"]["fingerprint"]["train"] and config["data"]["params"]["n_fft"] == 1024
     assert config["versions"]["tensorflow"] and config["versions"]["keras"]
     assert config["git_commit"] and config["seed"] == 0
-    assert config["hardware"]["precision"] == "float32" and config["hardware"]["jit"] is False
+    import hardware
+    auto_precision = "mixed_bfloat16" if hardware.has_fast_bfloat16() else "float32"
+    assert config["hardware"]["precision"] == auto_precision and config["hardware"]["jit"] is False
     r = config["results"]
     assert r["completed_epochs"] == 4 and r["best_epoch"] in range(1, 5) and r["examples_per_second"] > 0
 
@@ -220,6 +222,18 @@ def test_cosine_schedule_decays_the_learning_rate(tiny_cache, tmp_path):
         train.main(["--lr-schedule", "cosine", "--reduce-lr-on-plateau", "--data", str(tiny_cache)])
 
 
+
+def test_a_bfloat16_run_loads_and_exports_as_float32(tiny_cache, tmp_path):
+    import keras
+    _train(tiny_cache, tmp_path / "run", "--epochs", "1", "--precision", "mixed_bfloat16")
+    assert keras.mixed_precision.global_policy().name == "float32"       # restored after training
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")              # even if a caller left it set
+    try:
+        net, config = runs.load_run(tmp_path / "run")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert config["hardware"]["precision"] == "mixed_bfloat16"
+    assert {layer.dtype_policy.name for layer in net.layers} == {"float32"}
 
 def test_time_limit_stops_after_the_epoch_that_reaches_it(tiny_cache, tmp_path, capsys):
     config = _train(tiny_cache, tmp_path / "run", "--epochs", "5", "--time-limit", "0.0001")
