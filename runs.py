@@ -266,7 +266,9 @@ def plot_curves(run_dirs: list[Path], path: Path, title: str = "") -> Path | Non
         ax.plot(epochs, [float(r["loss"]) for r in rows], ls="--", color=line.get_color(), alpha=0.6)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (validation solid, training dashed)")
-    ax.set_yscale("log")
+    values = [float(r[k]) for _, rows in histories for r in rows for k in ("loss", "val_loss")]
+    # Log scale shows MAE/MSE curves best; an SDR loss (minus dB) goes negative: symmetric log there.
+    ax.set_yscale("log" if min(values) > 0 else "symlog")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)

@@ -10,6 +10,7 @@ of the runs' training start. Every figure is museval (evaluate.py's protocol), m
 from __future__ import annotations
 
 import argparse
+import re
 import json
 import sys
 import time
@@ -36,7 +37,7 @@ def describe(config: dict) -> dict:
         training = f"fixed windows, {data['train_songs']} songs ({data['train_windows']} windows), splice/blackout"
     if config.get("init_from"):
         training += f"; fine-tuned from {config['init_from']['name']}"
-    return {"training": training, "target": args["target"], "base": args["base_filters"],
+    return {"training": training, "target": args["target"], "loss": args["loss"], "base": args["base_filters"],
             "examples": config["results"]["completed_epochs"] * data["steps_per_epoch"] * args["batch_size"],
             "minutes": round(config["results"]["train_seconds"] / 60, 1),
             "command": "python train.py " + " ".join(
@@ -61,13 +62,14 @@ def write_table(results: dict, path: Path) -> None:
              "validation songs (every choice is made on these), test = the 25 MUSDB18-7 test songs (reported, "
              "never chosen on). Equal training budgets unless the row says otherwise. "
              "Made by `python bench/ablation.py` (commands below the table).", "",
-             "| run | training data | target | post-filter | examples | valid SDR | valid SIR | test SDR | test SIR "
-             "| test acc. SDR |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| run | training data | target | loss | post-filter | examples | valid SDR | valid SIR | test SDR | test SIR "
+             "| test acc. SDR |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         v, t = r["scores"].get("valid", {}), r["scores"].get("test", {})
         post = f"Wiener, {r['wiener']} it." if r["wiener"] else \
             ("soft masks" if r["target"] in TWO_SOURCE_TARGETS else "none (the paper's chain)")
-        lines.append(f"| {r['run']} | {r['training']} | {r['target']} | {post} | {r['examples']} | "
+        loss = r.get("loss") or (re.search(r"--loss (\w+)", r["command"]) or [None, "mse"])[1]
+        lines.append(f"| {r['run']} | {r['training']} | {r['target']} | {loss} | {post} | {r['examples']} | "
                      f"**{v.get('SDR', float('nan')):.2f}** | {v.get('SIR', float('nan')):.2f} | "
                      f"{t.get('SDR', float('nan')):.2f} | {t.get('SIR', float('nan')):.2f} | "
                      f"{t.get('acc_SDR', float('nan')):.2f} |")
