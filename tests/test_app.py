@@ -49,7 +49,9 @@ def test_upload_separate_listen_and_download(server, browser, tmp_path):
     _upload_and_wait(page, server["url"], str(_song(tmp_path / "my song.wav")))
     page.wait_for_selector("#result", state="visible", timeout=120_000)
     assert page.locator("#stage").inner_text() == "Done."
-    assert page.eval_on_selector("#spectrogram", "img => img.complete && img.naturalWidth > 0")
+    # the spectrogram image loads after the result shows (a second request): wait for it, then check it
+    page.wait_for_function("(() => { const img = document.getElementById('spectrogram');"
+                           " return img.complete && img.naturalWidth > 0; })()", timeout=30_000)
     for stem in ("vocals", "accompaniment"):
         with page.expect_download() as info:
             page.click(f"#dl-{stem}")
