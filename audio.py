@@ -77,6 +77,12 @@ def read_audio(path: str | Path, offset: float = 0.0,
     return audio, sr
 
 
+def safe_name(name: str) -> str:
+    """A file-name field that stays one path component: no separators, never '', '.' or '..'."""
+    name = name.replace("/", "_").replace("\\", "_").replace("\0", "_")
+    return "_" + name if name.strip(". ") == "" else name
+
+
 def check_file(path: str | Path) -> Path:
     """The path, if it names a non-empty file; else a one-line AudioError."""
     path = Path(path)

@@ -296,7 +296,7 @@ def export_folder(songs: list[Song], out: Path, jobs: int) -> int:
             waves, _, _ = song_waves(song)
         except (audio.AudioError, OSError, ValueError) as exc:
             return f"data_prep: skipped {song.path or song.name}: {exc}"
-        folder = out / song.split / safe_folder_name(song.name)
+        folder = out / song.split / audio.safe_name(song.name)
         folder.mkdir(parents=True, exist_ok=True)
         for stem, wave in waves.items():
             partial = folder / f"{stem}.partial.flac"
@@ -309,11 +309,6 @@ def export_folder(songs: list[Song], out: Path, jobs: int) -> int:
     for message in problems:
         print(message, file=sys.stderr)
     return len(songs) - len(problems)
-
-
-def safe_folder_name(name: str) -> str:
-    """A song name as one folder name (no path separators, no leading dots)."""
-    return name.replace("/", "_").replace("\\", "_").lstrip(".") or "song"
 
 
 def prepare_song(song: Song) -> Prepared:

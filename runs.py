@@ -104,6 +104,21 @@ def weights_file(run_dir: str | Path, weights: str = "best") -> Path:
     return path
 
 
+def build_run_model(run_dir: str | Path):
+    """(the untrained model config.json describes, built in float32 whatever the run trained in, config)."""
+    import keras
+
+    import model as model_lib
+    config = read_config(run_dir)
+    s = RunSettings.from_config(config, Path(run_dir) / "config.json")
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")      # inference and export: float32 whatever trained
+    try:
+        return model_lib.build_unet(s.base_filters, s.arch, s.target), config
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+
+
 def load_run(run_dir: str | Path, weights: str = "best"):
     """Rebuild a trained model from its run directory.
 
@@ -113,18 +128,9 @@ def load_run(run_dir: str | Path, weights: str = "best"):
     Returns:
         (model, config) where config is the run's config.json as a dict.
     """
-    import model as model_lib
     run_dir = Path(run_dir)
-    config = read_config(run_dir)
     weights_path = weights_file(run_dir, weights)
-    s = RunSettings.from_config(config, run_dir / "config.json")
-    import keras
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")      # inference and export: float32 whatever trained
-    try:
-        net = model_lib.build_unet(s.base_filters, s.arch, s.target)
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
+    net, config = build_run_model(run_dir)
     try:
         net.load_weights(weights_path)
     except (OSError, ValueError) as exc:

@@ -554,20 +554,14 @@ class StemWriters:
                     pass
 
 
-def safe_name(name: str) -> str:
-    """A file-name field that stays one path component: no separators, never '', '.' or '..'."""
-    name = name.replace("/", "_").replace("\\", "_").replace("\0", "_")
-    return "_" + name if name.strip(". ") == "" else name
-
-
 def output_paths(song: Path, out: Path, template: str, fmt: str) -> dict[str, Path]:
     """Paths from a Spleeter-like template: {filename}, {foldername}, {instrument}, {codec}.
 
-    Names taken from the input file are sanitized (safe_name), so a song called '...wav' or
+    Names taken from the input file are sanitized (audio.safe_name), so a song called '...wav' or
     '..' cannot place its stems outside `out`.
     """
-    paths = {inst: out / template.format(filename=safe_name(song.stem), instrument=inst, codec=fmt,
-                                         foldername=safe_name(song.resolve().parent.name))
+    paths = {inst: out / template.format(filename=audio.safe_name(song.stem), instrument=inst, codec=fmt,
+                                         foldername=audio.safe_name(song.resolve().parent.name))
              for inst in STEMS}
     root = out.resolve()
     for path in paths.values():

@@ -144,13 +144,13 @@ def train_one(args, strategy=None) -> dict:
     except CacheError as exc:
         raise SystemExit(f"train: {exc}")
     import keras
+    policy = keras.mixed_precision.global_policy()
     with runs.RunLock(run_dir, "train"):
         try:
             return _train_locked(args, run_dir, train_store, valid_store, strategy)
         finally:
-            # The precision policy is process-global: models built after training (export, evaluation
-            # in the same process) are float32, whatever this run trained in.
-            keras.mixed_precision.set_global_policy("float32")
+            # The precision policy is process-global: give the caller back the one it had.
+            keras.mixed_precision.set_global_policy(policy)
 
 
 def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> dict:
@@ -245,8 +245,9 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, verbose=1))
     if args.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.early_stopping))
-    if args.time_limit:
-        callbacks.append(TimeLimit(args.time_limit * 60))
+    time_limit = TimeLimit(args.time_limit * 60) if args.time_limit else None
+    if time_limit:
+        callbacks.append(time_limit)
 
     import progress
     if args.verbose:
@@ -293,7 +294,7 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
     config["status"] = "interrupted" if interrupted else "complete"
     if stopped_early:
         results["stopped_early_at_epoch"] = done
-        if args.time_limit and elapsed > 0.5 * args.time_limit * 60:
+        if time_limit and time_limit.stopped:
             results["stopped_by"] = f"--time-limit {args.time_limit:g}"
     config["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     runs.write_json(run_dir / "config.json", config)
@@ -314,6 +315,8 @@ def TimeLimit(seconds: float):
     import keras
 
     class _TimeLimit(keras.callbacks.Callback):
+        stopped = False
+
         def on_train_begin(self, logs=None):
             self.started = self.epoch_started = time.time()
             self.first_epoch = None
@@ -329,7 +332,7 @@ def TimeLimit(seconds: float):
             if now + next_epoch - self.started > seconds:
                 print(f"train: --time-limit: stopping after epoch {epoch + 1} "
                       f"({(now - self.started) / 60:.1f} of {seconds / 60:g} min used)", flush=True)
-                self.model.stop_training = True
+                self.model.stop_training = self.stopped = True
 
     return _TimeLimit()
 

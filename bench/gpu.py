@@ -80,14 +80,11 @@ def unpack(files: Path, run_dir: Path) -> None:
     """Rebuild RUN/best.weights.h5 (and config, history, logs) from pack's output."""
     import numpy as np
 
-    import model as model_lib
     import runs
     run_dir.mkdir(parents=True, exist_ok=True)
     with tarfile.open(files / "run.tar.gz") as tar:
         tar.extractall(run_dir, filter="data")
-    config = runs.read_config(run_dir)
-    s = runs.RunSettings.from_config(config, run_dir / "config.json")
-    net = model_lib.build_unet(s.base_filters, s.arch, s.target)
+    net, config = runs.build_run_model(run_dir)
     flat = np.concatenate([np.load(p) for p in sorted(files.glob("weights-*.npy"))]).astype(np.float32)
     shapes = [w.shape for w in net.get_weights()]
     sizes = [int(np.prod(sh)) for sh in shapes]
