@@ -129,6 +129,7 @@ def load_run(run_dir: str | Path, weights: str = "best"):
         (model, config) where config is the run's config.json as a dict.
     """
     run_dir = Path(run_dir)
+    read_config(run_dir)                      # a missing config is the first thing to report
     weights_path = weights_file(run_dir, weights)
     net, config = build_run_model(run_dir)
     try:
