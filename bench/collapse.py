@@ -10,8 +10,9 @@ that need no learning: all zeros, the scaled mixture itself, and the per-window 
 A loss surface on which "predict a constant" is already near the minimum is one where short
 training drifts to a constant, and a constant in the scaled domain is, after the inverse, the
 mixture's per-row (per-bin) floor: near-silence that still leaks every band's minimum. With
---runs, trained runs' validation predictions are scored the same way and the figure shows a
-scaled target beside each run's prediction.
+--runs, trained runs' predictions are scored the same way, with where their training gradient
+comes from (the share from near-zero targets, and the weight-gradient norm: gradient_facts), and
+the figure shows a scaled target beside each run's prediction.
 """
 from __future__ import annotations
 
@@ -55,6 +56,57 @@ def describe(x: np.ndarray, y: np.ndarray) -> dict:
     }
 
 
+def gradient_facts(net, x: np.ndarray, y: np.ndarray, loss_name: str, batch: int = 16) -> dict:
+    """Where the training gradient comes from at a run's weights, on the sampled windows.
+
+    near_zero_share: the share of the loss gradient's mass (L1, w.r.t. the network's output) from
+    bins whose scaled target is within NEAR_ZERO of 0; push_down: the share of those bins' gradients
+    that lower the prediction (prediction above target); weight_grad_norm: global L2 norm of the
+    gradient w.r.t. all weights (mean over batches): small = a flat spot that more steps leave.
+    """
+    import tensorflow as tf
+    mass = mass_near = down = n_near = 0.0
+    norms = []
+    for k in range(0, len(x), batch):
+        xb, yb = tf.constant(x[k:k + batch]), tf.constant(y[k:k + batch])
+        with tf.GradientTape(persistent=True) as tape:
+            y_hat = tf.cast(net(xb, training=False), tf.float32)
+            tape.watch(y_hat)
+            err = y_hat - yb[..., :y_hat.shape[-1]]
+            loss = tf.reduce_mean(tf.abs(err)) if loss_name == "mae" else tf.reduce_mean(tf.square(err))
+        g_out = tape.gradient(loss, y_hat).numpy()
+        g_weights = tape.gradient(loss, net.trainable_variables)
+        del tape
+        norms.append(float(tf.linalg.global_norm([g for g in g_weights if g is not None])))
+        near = np.abs(yb.numpy()[..., :g_out.shape[-1]]) < NEAR_ZERO
+        mass += np.abs(g_out).sum()
+        mass_near += np.abs(g_out[near]).sum()
+        down += np.sum(g_out[near] > 0)
+        n_near += near.sum()
+    return {"near_zero_share": mass_near / mass if mass else float("nan"),
+            "push_down": down / n_near if n_near else float("nan"), "weight_grad_norm": float(np.mean(norms))}
+
+
+def run_facts(run_dir: Path) -> dict:
+    """What sets a run apart (size, length, learning rate, recipe) and its scores, from its own files:
+    config.json, history.csv and evaluate.py's scores_<protocol>.json (absent: not scored yet)."""
+    import json
+    run_dir = Path(run_dir)
+    args = json.loads((run_dir / "config.json").read_text())["args"]
+    history = np.genfromtxt(run_dir / "history.csv", delimiter=",", names=True)
+    facts = {"base": args["base_filters"], "epochs": args["epochs"], "lr": args["lr"],
+             "mix": "/".join(f"{m:g}" for m in args["mix"]) if isinstance(args["mix"], list) else str(args["mix"]),
+             "target": args["target"], "best_val_loss": float(np.min(np.atleast_1d(history["val_loss"])))}
+    for protocol in ("museval", "paper"):
+        path = run_dir / f"scores_{protocol}.json"
+        if path.exists():
+            aggregate = json.loads(path.read_text())["aggregate"]
+            keys = ("vocals_SDR_median", "vocals_SIR_median", "vocals_SI-SDR_median") if protocol == "museval" \
+                else ("SDR", "SIR", "SAR")
+            facts[protocol] = " / ".join("-" if aggregate.get(k) is None else f"{aggregate[k]:.1f}" for k in keys)
+    return facts
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", nargs="+", default=["data/musdb18-7"], help="caches (their train split is read)")
@@ -92,8 +144,10 @@ def main() -> None:
         from separation import WindowModel
         lines += ["", "Trained runs on the same windows (their own normalization; loss in the scaled domain, "
                   "and the share of predicted vocal magnitude that is the mixture's floor):", "",
-                  "| run | MAE | MSE | MAE of its best constant | predicted vocal / mixture energy |",
-                  "|---|---:|---:|---:|---:|"]
+                  "| run | base | epochs | lr | mix | target | best val loss | MAE | MSE | MAE of its best constant | "
+                  "predicted vocal / mixture energy | gradient from near-zero targets | of it pushing down | "
+                  "weight-gradient norm | museval SDR / SIR / SI-SDR | paper SDR / SIR / SAR |",
+                  "|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
         for run_dir in args.runs:
             s = runs_lib.settings(run_dir)
             x, y = scaled_pairs(store, s.norm, s.scaler, indices)
@@ -104,8 +158,13 @@ def main() -> None:
             vocal_hat = window_model.vocal_mag(mix)
             ratio = float(np.sum(vocal_hat ** 2) / np.sum(mix ** 2))
             mae, mse = loss(y_hat, y)
-            lines.append(f"| {Path(run_dir).name} | {mae:.4g} | {mse:.4g} | "
-                         f"{stats.get((s.norm, s.scaler), {}).get('constant', (float('nan'),))[0]:.4g} | {ratio:.3f} |")
+            f = run_facts(run_dir)
+            g = gradient_facts(window_model.model, x, y, s.loss if s.loss in ("mae", "mse") else "mae")
+            lines.append(f"| {Path(run_dir).name} | {f['base']} | {f['epochs']} | {f['lr']:g} | {f['mix']} | "
+                         f"{f['target']} | {f['best_val_loss']:.4g} | {mae:.4g} | {mse:.4g} | "
+                         f"{stats.get((s.norm, s.scaler), {}).get('constant', (float('nan'),))[0]:.4g} | {ratio:.3f} | "
+                         f"{g['near_zero_share']:.1%} | {g['push_down']:.1%} | {g['weight_grad_norm']:.3g} | "
+                         f"{f.get('museval', 'not scored')} | {f.get('paper', 'not scored')} |")
             print(lines[-1], flush=True)
             k = int(np.argmax(np.abs(y).reshape(len(y), -1).sum(axis=1)))
             panels.append((Path(run_dir).name, y[k, ..., 0], y_hat[k, ..., 0]))

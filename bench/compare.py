@@ -34,19 +34,24 @@ SPLEETER_SR = 44100
 
 
 # ---------------------------------------------------------------- workers (one process per system)
+def timed(separate_song, songs: list[Path]) -> list[float]:
+    """Seconds per song of separate_song(song), after one untimed song (graph tracing, first-call
+    allocations: one-time start-up costs, like the model load)."""
+    separate_song(songs[0])
+    seconds = []
+    for song in songs:
+        t0 = time.perf_counter()
+        separate_song(song)
+        seconds.append(time.perf_counter() - t0)
+    return seconds
+
+
 def separate_ours(songs: list[Path], out: Path, run_dir: str | None, band: str, wiener_iterations: int = 0) -> list[float]:
     """Separate with separate.py's code (separation.Separator); returns seconds per song (decode to
     written files)."""
     from separation import Separator
     separator = Separator.from_run(run_dir, band=band, wiener_iterations=wiener_iterations)
-    # one untimed song first: graph tracing is a one-time start-up cost, like the model load
-    separator.separate_to_file(songs[0], out)
-    seconds = []
-    for song in songs:
-        t0 = time.perf_counter()
-        separator.separate_to_file(song, out)
-        seconds.append(time.perf_counter() - t0)
-    return seconds
+    return timed(lambda song: separator.separate_to_file(song, out), songs)
 
 
 class Spleeter:
@@ -94,13 +99,7 @@ class Spleeter:
 def separate_spleeter(songs: list[Path], out: Path) -> list[float]:
     """Separate with Spleeter; returns seconds per song (decode to written files)."""
     spleeter = Spleeter()
-    spleeter_song(spleeter, songs[0], out)        # one untimed song first: warm-up, as for ours
-    seconds = []
-    for song in songs:
-        t0 = time.perf_counter()
-        spleeter_song(spleeter, song, out)
-        seconds.append(time.perf_counter() - t0)
-    return seconds
+    return timed(lambda song: spleeter_song(spleeter, song, out), songs)
 
 
 def spleeter_song(spleeter: Spleeter, song: Path, out: Path) -> None:
@@ -122,12 +121,31 @@ def spleeter_song(spleeter: Spleeter, song: Path, out: Path) -> None:
 def worker(args) -> None:
     songs = [Path(s) for s in json.loads(Path(args.songs_json).read_text())]
     out = Path(args.worker_out)
+    # The long file (the songs concatenated) goes last, into its own folder: it is timed, not scored.
+    extra = [Path(args.long_file)] if args.long_file else []
     if args.worker == "spleeter":
-        seconds = separate_spleeter(songs, out)
+        seconds = separate_spleeter(songs + extra, out)
     else:
-        seconds = separate_ours(songs, out, args.run, "paper" if args.worker == "ours-paper-band" else "full",
+        seconds = separate_ours(songs + extra, out, args.run, "paper" if args.worker == "ours-paper-band" else "full",
                                 args.wiener_iterations if args.worker == "ours-wiener" else 0)
-    (out / "seconds.json").write_text(json.dumps(seconds))
+    (out / "seconds.json").write_text(json.dumps({"songs": seconds[:len(songs)], "long": seconds[len(songs):]}))
+
+
+def write_long_file(songs: list[str], path: Path) -> float:
+    """The songs' mixtures decoded and concatenated into one 44.1 kHz stereo float WAV (a song of
+    normal length: per-song start-up costs, which dominate 7-second previews, amortized); returns
+    its seconds."""
+    import numpy as np
+    import soundfile as sf
+    import audio
+    waves = []
+    for song in songs:
+        wave, sr = audio.read_audio(song)
+        wave = audio.resample(wave, sr, SPLEETER_SR) if sr != SPLEETER_SR else wave
+        waves.append(np.repeat(wave, 2, axis=1) if wave.shape[1] == 1 else wave[:, :2])
+    long_wave = np.concatenate(waves)
+    sf.write(str(path), long_wave, SPLEETER_SR, subtype="FLOAT")
+    return len(long_wave) / SPLEETER_SR
 
 
 # ---------------------------------------------------------------- scoring
@@ -167,11 +185,15 @@ def main() -> None:
     p.add_argument("--run", default=None, help="our model (default: what separate.py uses)")
     p.add_argument("--skip", nargs="*", default=[], choices=["ours-wiener", "ours-paper-band", "spleeter"])
     p.add_argument("--wiener-iterations", type=int, default=1, help="EM iterations of the ours-wiener row")
+    p.add_argument("--no-long-file", action="store_true",
+                   help="skip the second speed figure: every system on one file of all the songs concatenated "
+                        "(a full-length song: 7-second previews are dominated by per-song start-up costs)")
     p.add_argument("--jobs", type=int, default=os.cpu_count())
     p.add_argument("--out", default="results/compare", help="OUT.md and OUT.json are written")
     p.add_argument("--worker", choices=["ours", "ours-wiener", "ours-paper-band", "spleeter"], help=argparse.SUPPRESS)
     p.add_argument("--songs-json", help=argparse.SUPPRESS)
     p.add_argument("--worker-out", help=argparse.SUPPRESS)
+    p.add_argument("--long-file", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         import hardware
@@ -193,27 +215,38 @@ def main() -> None:
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "songs.json").write_text(json.dumps(songs))
+        long_file = Path(tmp) / "long" / "test-songs-concatenated.wav"
+        long_seconds = None
+        if not args.no_long_file:
+            long_file.parent.mkdir()
+            long_seconds = write_long_file(songs, long_file)
         for system in [s for s in ("ours", "ours-wiener", "ours-paper-band", "spleeter") if s not in args.skip]:
             folder = Path(tmp) / system
             cmd = [sys.executable, __file__, "--worker", system, "--songs-json", str(Path(tmp) / "songs.json"),
                    "--worker-out", str(folder), "--run", run_dir, "--wiener-iterations", str(args.wiener_iterations)]
+            cmd += ["--long-file", str(long_file)] if long_seconds else []
             print(f"compare: separating {len(songs)} songs with {system} ...", flush=True)
             subprocess.run(cmd, check=True, cwd=ROOT)
             seconds = json.loads((folder / "seconds.json").read_text())
-            rows[system] = {"scores": score_system(store, folder, args.jobs), "seconds": sum(seconds),
-                            "realtime_factor": audio_seconds / sum(seconds)}
+            rows[system] = {"scores": score_system(store, folder, args.jobs), "seconds": sum(seconds["songs"]),
+                            "realtime_factor": audio_seconds / sum(seconds["songs"])}
+            if seconds["long"]:
+                rows[system].update(long_seconds=seconds["long"][0], long_realtime_factor=long_seconds / seconds["long"][0])
     baselines = scoring.evaluate_baselines(store, ["museval"], args.jobs, ROOT / "results" / "baselines")
     for kind in scoring.BASELINES:
         rows[kind] = {"scores": baselines[(kind, "museval")]["aggregate"]}
 
     metrics = [(src, m) for src in ("vocals", "accompaniment") for m in ("SDR", "SIR", "SAR")]
-    head = "| system | " + " | ".join(f"{s[:5]}. {m}" for s, m in metrics) + " | vocals SI-SDR | speed (x real time) |"
-    lines = [head, "|" + "---|" * (len(metrics) + 3)]
+    head = "| system | " + " | ".join(f"{s[:5]}. {m}" for s, m in metrics) + " | vocals SI-SDR | speed (x real time) |" + \
+        (f" speed, one {long_seconds:.0f} s file |" if long_seconds else "")
+    lines = [head, "|" + "---|" * (len(metrics) + 3 + bool(long_seconds))]
     for system, row in rows.items():
         sc = row["scores"]
         cells = [f"{sc[f'{s}_{m}_median']:.2f}" for s, m in metrics] + [f"{sc['vocals_SI-SDR_median']:.2f}"]
         speed = f"{row['realtime_factor']:.1f}" if "realtime_factor" in row else "-"
-        lines.append(f"| {SYSTEM_LABEL[system].format(n=args.wiener_iterations)} | " + " | ".join(cells) + f" | {speed} |")
+        long_speed = f" {row['long_realtime_factor']:.1f} |" if "long_realtime_factor" in row else " - |"
+        lines.append(f"| {SYSTEM_LABEL[system].format(n=args.wiener_iterations)} | " + " | ".join(cells) + f" | {speed} |"
+                     + (long_speed if long_seconds else ""))
     command = "python bench/compare.py " + " ".join(sys.argv[1:])
     text = "\n".join(lines)
     print(text)
@@ -221,21 +254,27 @@ def main() -> None:
     for ours in ("ours", "ours-wiener"):
         if ours in rows and "spleeter" in rows:
             ratio = rows[ours]["realtime_factor"] / rows["spleeter"]["realtime_factor"]
-            speeds.append(f"{'ours' if ours == 'ours' else 'ours + Wiener'} is {ratio:.1f}x "
-                          f"{'faster' if ratio >= 1 else 'slower'} than Spleeter")
+            line = (f"{'ours' if ours == 'ours' else 'ours + Wiener'} is {ratio:.1f}x "
+                    f"{'faster' if ratio >= 1 else 'slower'} than Spleeter on these songs")
+            if long_seconds:
+                line += f" ({rows[ours]['long_realtime_factor'] / rows['spleeter']['long_realtime_factor']:.1f}x on the {long_seconds:.0f} s file)"
+            speeds.append(line)
     if speeds:
-        text += "\n\n" + "; ".join(speeds).capitalize() + " on these songs."
+        summary = "; ".join(speeds)
+        text += "\n\n" + summary[0].upper() + summary[1:] + "."
         print(text.splitlines()[-1])
     header = (f"# Ours vs Spleeter vs baselines ({time.strftime('%Y-%m-%d')})\n\n"
               f"{store.n_songs} songs of {args.test_data} ({audio_seconds:.0f} s of audio); machine: {describe_machine()}; "
               f"our model: `{run_dir}`.\nmuseval protocol of evaluate.py (mono 11025 Hz, median over 1 s frames, "
               f"median over songs, dB); speed = audio seconds / seconds from decoding to written files, model "
-              f"loaded and warmed up on one song first (untimed) for both.\n\nCommand: `{command}`\n\n")
+              f"loaded and warmed up on one song first (untimed) for both; 'one file' = the same songs decoded and "
+              f"concatenated into one 44.1 kHz stereo WAV, separated after the songs (timed, not scored).\n\nCommand: `{command}`\n\n")
     out = ROOT / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text(header + text + "\n")
     out.with_suffix(".json").write_text(json.dumps({"command": command, "run": run_dir, "test_data": args.test_data,
-                                                    "audio_seconds": audio_seconds, "rows": rows}, indent=1))
+                                                    "audio_seconds": audio_seconds,
+                                                    "long_file_seconds": long_seconds, "rows": rows}, indent=1))
     print(f"compare: wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")
 
 
