@@ -29,6 +29,9 @@ import targets
 
 LOSSES = ("mae", "mse")               # the Table I grid's
 PAPER_SIZE_FILTERS = 32     # base filters from which a CPU run gets the CPU-size advice (paper: 64)
+# Min/Max (or max) scaling + MAE sits on a plateau (each window's best constant: near-silence) for
+# its first ~600 optimizer steps; the paper's row learned after 2,432 (README, results/collapse_controlled.md)
+PLATEAU_STEPS = 2400
 GRID = list(itertools.product(normalize.AXES, normalize.TABLE_SCALERS, LOSSES))   # Table I: 2 x 2 x 2
 
 
@@ -257,6 +260,12 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
         print(f"train: warning: the paper-size model ({args.base_filters} base filters, {net.count_params() / 1e6:.1f} M "
               f"parameters) on a CPU runs for hours to days (estimate below); the CPU-size run of this "
               f"configuration is: python train.py {cpu_size_command(args)}", file=sys.stderr, flush=True)
+    total_steps = (args.epochs - initial_epoch) * steps
+    if args.scaler in ("minmax", "max") and args.loss == "mae" and total_steps < PLATEAU_STEPS:
+        print(f"train: note: {args.scaler} scaling with MAE sits on a plateau (each window's best constant, "
+              f"near-silence) for about its first 600 optimizer steps and learned after 2,432 here "
+              f"(results/collapse_controlled.md); this run has {total_steps}: --epochs "
+              f"{initial_epoch + -(-PLATEAU_STEPS // steps)} leaves it", file=sys.stderr, flush=True)
     if hardware.keras_backend() == "tensorflow":
         train_ds = pipeline.remix_dataset(sampler, cfg, args.epochs, steps, initial_epoch) if sampler else \
             pipeline.train_dataset(train_store, cfg, args.epochs, initial_epoch, steps)

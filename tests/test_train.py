@@ -259,6 +259,8 @@ def test_paper_command_shows_step_progress_eta_and_estimate(tiny_cache, tmp_path
     warnings = [line for line in err.splitlines() if "paper-size model" in line]
     assert len(warnings) == 1 and "--base-filters 8" in warnings[0]
     assert "--norm frequency --scaler minmax --loss mae" in warnings[0]
+    plateau = [line for line in err.splitlines() if "sits on a plateau" in line]
+    assert len(plateau) == 1 and "this run has 3:" in plateau[0] and "--epochs 800" in plateau[0], err
     config = json.loads((run_dir / "config.json").read_text())
     assert config["args"]["base_filters"] == 64 and config["status"] == "complete"     # not changed by itself
 
