@@ -94,7 +94,10 @@ def run_facts(run_dir: Path) -> dict:
     run_dir = Path(run_dir)
     args = json.loads((run_dir / "config.json").read_text())["args"]
     history = np.genfromtxt(run_dir / "history.csv", delimiter=",", names=True)
+    steps = json.loads((run_dir / "config.json").read_text())["data"]["steps_per_epoch"]
+    epochs = np.atleast_1d(history["epoch"]) + 1
     facts = {"base": args["base_filters"], "epochs": args["epochs"], "lr": args["lr"],
+             "steps": epochs * steps, "val_loss": np.atleast_1d(history["val_loss"]),
              "mix": "/".join(f"{m:g}" for m in args["mix"]) if isinstance(args["mix"], list) else str(args["mix"]),
              "target": args["target"], "best_val_loss": float(np.min(np.atleast_1d(history["val_loss"])))}
     for protocol in ("museval", "paper"):
@@ -105,6 +108,31 @@ def run_facts(run_dir: Path) -> dict:
                 else ("SDR", "SIR", "SAR")
             facts[protocol] = " / ".join("-" if aggregate.get(k) is None else f"{aggregate[k]:.1f}" for k in keys)
     return facts
+
+
+def plot_steps(curves: list, stats: dict, path: Path) -> None:
+    """Validation loss against optimizer steps for each run, with the MAE of each window's best
+    constant (of the runs' normalization) as the floor a collapsed run sits on."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, settings, facts in curves:
+        ax.plot(facts["steps"], facts["val_loss"], marker=".", label=name)
+    for (norm, scaler) in sorted({(st.norm, st.scaler) for _, st, f in curves if st.loss == "mae"}):
+        if (norm, scaler) in stats:
+            ax.axhline(stats[(norm, scaler)]["constant"][0], color="k", ls="--", lw=1,
+                       label=f"best constant per window ({norm} / {scaler}, training windows)")
+    ax.set_xscale("log")
+    ax.set_xlabel("optimizer steps")
+    ax.set_ylabel("validation loss")
+    lowest = min(float(np.min(f["val_loss"])) for _, _, f in curves)
+    ax.set_ylim(lowest * 0.95, min(ax.get_ylim()[1], 0.12))       # a diverged first epoch would flatten the rest
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -138,7 +166,7 @@ def main() -> None:
                      f"{s['p95']:.3g} | {s['zeros'][0]:.4g} | {s['mixture'][0]:.4g} | {s['constant'][0]:.4g} | "
                      f"{s['zeros'][1]:.4g} | {s['mixture'][1]:.4g} | {s['constant'][1]:.4g} |")
         print(lines[-1], flush=True)
-    panels = []
+    panels, curves = [], []
     if args.runs:
         import runs as runs_lib
         from separation import WindowModel
@@ -159,6 +187,7 @@ def main() -> None:
             ratio = float(np.sum(vocal_hat ** 2) / np.sum(mix ** 2))
             mae, mse = loss(y_hat, y)
             f = run_facts(run_dir)
+            curves.append((Path(run_dir).name, s, f))
             g = gradient_facts(window_model.model, x, y, s.loss if s.loss in ("mae", "mse") else "mae")
             lines.append(f"| {Path(run_dir).name} | {f['base']} | {f['epochs']} | {f['lr']:g} | {f['mix']} | "
                          f"{f['target']} | {f['best_val_loss']:.4g} | {mae:.4g} | {mse:.4g} | "
@@ -184,7 +213,8 @@ def main() -> None:
             fig.colorbar(im, ax=axes[row, :].tolist(), shrink=0.8)
         fig.savefig(out.with_suffix(".png"), dpi=70)
         plt.close(fig)
-    print(f"collapse: -> {out.with_suffix('.md')}" + (f", {out.with_suffix('.png')}" if panels else ""))
+        plot_steps(curves, stats, out.with_name(out.name + "_steps.png"))
+    print(f"collapse: -> {out.with_suffix('.md')}" + (f", {out.with_suffix('.png')}, {out.name}_steps.png" if panels else ""))
 
 
 if __name__ == "__main__":
