@@ -330,6 +330,24 @@ def source_ratios(mix_mag: np.ndarray, estimates: np.ndarray) -> np.ndarray:
     return np.stack([vocal, 1.0 - vocal if ratios.shape[-1] == 1 else ratios[..., 1]])
 
 
+def song_source_mags(window_model, mix_mag: np.ndarray, shifts: int = 1) -> np.ndarray:
+    """(bins, T, S) source magnitudes of a whole (bins, T) mixture magnitude: cut into model windows
+    (the last one zero-padded), estimated, joined back. shifts > 1 averages over that many window grids,
+    each starting k * WINDOW_FRAMES / shifts frames later (bench/postfilter.py); frames before a
+    grid's start are covered by the earlier grids."""
+    frames = mix_mag.shape[1]
+    total, count = None, np.zeros(frames, np.float32)
+    for k in range(shifts):
+        start = k * audio.WINDOW_FRAMES // shifts
+        windows, valid = audio.to_windows(mix_mag[:, start:])
+        est = window_model.source_mags(windows[..., None])
+        if total is None:
+            total = np.zeros((mix_mag.shape[0], frames, est.shape[-1]), np.float32)
+        total[:, start:] += np.stack([audio.from_windows(est[..., j], valid) for j in range(est.shape[-1])], axis=-1)
+        count[start:] += 1
+    return total if shifts == 1 else total / count[None, :, None]
+
+
 def soft_mask(ratios: np.ndarray) -> np.ndarray:
     """The vocals' soft mask V / (V + A) from source_ratios (|X| cancels): (bins, T), 0 where both are 0.
     For a vocals-only model it is the model's own clipped mask."""
@@ -423,10 +441,7 @@ class SongSeparator:
         made of the block's zero padding would shift its window's min/max statistics.
         """
         spec = audio.stft(mono_11k)[:, margin_frames:]
-        windows, valid = audio.to_windows(spec)
-        est = self.separator.source_mags(np.abs(windows)[..., None])
-        estimates = np.stack([audio.from_windows(est[..., k], valid) for k in range(est.shape[-1])], axis=-1)
-        return source_ratios(np.abs(spec), estimates), spec
+        return source_ratios(np.abs(spec), song_source_mags(self.separator, np.abs(spec))), spec
 
     def separate_chunk(self, chunk: np.ndarray, sr: int, margin: int = 0) -> np.ndarray:
         """Vocals of chunk[margin:len-margin] (samples, channels) at sr, or of its 11025 Hz mono
@@ -711,6 +726,11 @@ def windows_to_wave(mag_windows: np.ndarray, phase_windows: np.ndarray, valid_fr
                              audio.from_windows(phase_windows, valid_frames), length, phase)
 
 
+def windows_to_spec(mag_windows: np.ndarray, phase_windows: np.ndarray, valid_frames: np.ndarray) -> np.ndarray:
+    """Magnitude and phase windows of one song -> its complex STFT at SAMPLE_RATE (bins, frames)."""
+    return audio.from_windows(mag_windows, valid_frames) * np.exp(1j * audio.from_windows(phase_windows, valid_frames))
+
+
 def separate_cached_song(store, song: int, separator: Separator, phase: str = "mixture",
                          wiener_iterations: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(vocal magnitude windows, vocal waveform) of a song in a cache.
@@ -725,7 +745,7 @@ def separate_cached_song(store, song: int, separator: Separator, phase: str = "m
     length = store.songs["length"][song]
     if estimates.shape[-1] == 1 and wiener_iterations <= 0:
         return estimates, windows_to_wave(estimates, mix_phase, valid, length, phase)
-    mix_spec = audio.from_windows(mix_mag, valid) * np.exp(1j * audio.from_windows(mix_phase, valid))
+    mix_spec = windows_to_spec(mix_mag, mix_phase, valid)
     per_source = np.stack([audio.from_windows(estimates[..., k], valid) for k in range(estimates.shape[-1])], axis=-1)
     vocal = vocal_spectrum(mix_spec[..., None], source_ratios(np.abs(mix_spec), per_source), wiener_iterations)[..., 0]
     vocal_windows = audio.to_windows(np.abs(vocal))[0][..., None].astype(np.float32)

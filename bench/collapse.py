@@ -92,9 +92,9 @@ def run_facts(run_dir: Path) -> dict:
     config.json, history.csv and evaluate.py's scores_<protocol>.json (absent: not scored yet)."""
     import json
     run_dir = Path(run_dir)
-    args = json.loads((run_dir / "config.json").read_text())["args"]
+    config = json.loads((run_dir / "config.json").read_text())
+    args, steps = config["args"], config["data"]["steps_per_epoch"]
     history = np.genfromtxt(run_dir / "history.csv", delimiter=",", names=True)
-    steps = json.loads((run_dir / "config.json").read_text())["data"]["steps_per_epoch"]
     epochs = np.atleast_1d(history["epoch"]) + 1
     facts = {"base": args["base_filters"], "epochs": args["epochs"], "lr": args["lr"],
              "steps": epochs * steps, "val_loss": np.atleast_1d(history["val_loss"]),

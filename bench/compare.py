@@ -216,37 +216,37 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "songs.json").write_text(json.dumps(songs))
         long_file = Path(tmp) / "long" / "test-songs-concatenated.wav"
-        long_seconds = None
+        long_audio_seconds = None
         if not args.no_long_file:
             long_file.parent.mkdir()
-            long_seconds = write_long_file(songs, long_file)
+            long_audio_seconds = write_long_file(songs, long_file)
         for system in [s for s in ("ours", "ours-wiener", "ours-paper-band", "spleeter") if s not in args.skip]:
             folder = Path(tmp) / system
             cmd = [sys.executable, __file__, "--worker", system, "--songs-json", str(Path(tmp) / "songs.json"),
                    "--worker-out", str(folder), "--run", run_dir, "--wiener-iterations", str(args.wiener_iterations)]
-            cmd += ["--long-file", str(long_file)] if long_seconds else []
+            cmd += ["--long-file", str(long_file)] if long_audio_seconds else []
             print(f"compare: separating {len(songs)} songs with {system} ...", flush=True)
             subprocess.run(cmd, check=True, cwd=ROOT)
             seconds = json.loads((folder / "seconds.json").read_text())
             rows[system] = {"scores": score_system(store, folder, args.jobs), "seconds": sum(seconds["songs"]),
                             "realtime_factor": audio_seconds / sum(seconds["songs"])}
             if seconds["long"]:
-                rows[system].update(long_seconds=seconds["long"][0], long_realtime_factor=long_seconds / seconds["long"][0])
+                rows[system].update(long_seconds=seconds["long"][0], long_realtime_factor=long_audio_seconds / seconds["long"][0])
     baselines = scoring.evaluate_baselines(store, ["museval"], args.jobs, ROOT / "results" / "baselines")
     for kind in scoring.BASELINES:
         rows[kind] = {"scores": baselines[(kind, "museval")]["aggregate"]}
 
     metrics = [(src, m) for src in ("vocals", "accompaniment") for m in ("SDR", "SIR", "SAR")]
     head = "| system | " + " | ".join(f"{s[:5]}. {m}" for s, m in metrics) + " | vocals SI-SDR | speed (x real time) |" + \
-        (f" speed, one {long_seconds:.0f} s file |" if long_seconds else "")
-    lines = [head, "|" + "---|" * (len(metrics) + 3 + bool(long_seconds))]
+        (f" speed, one {long_audio_seconds:.0f} s file |" if long_audio_seconds else "")
+    lines = [head, "|" + "---|" * (len(metrics) + 3 + bool(long_audio_seconds))]
     for system, row in rows.items():
         sc = row["scores"]
         cells = [f"{sc[f'{s}_{m}_median']:.2f}" for s, m in metrics] + [f"{sc['vocals_SI-SDR_median']:.2f}"]
         speed = f"{row['realtime_factor']:.1f}" if "realtime_factor" in row else "-"
         long_speed = f" {row['long_realtime_factor']:.1f} |" if "long_realtime_factor" in row else " - |"
         lines.append(f"| {SYSTEM_LABEL[system].format(n=args.wiener_iterations)} | " + " | ".join(cells) + f" | {speed} |"
-                     + (long_speed if long_seconds else ""))
+                     + (long_speed if long_audio_seconds else ""))
     command = "python bench/compare.py " + " ".join(sys.argv[1:])
     text = "\n".join(lines)
     print(text)
@@ -256,8 +256,8 @@ def main() -> None:
             ratio = rows[ours]["realtime_factor"] / rows["spleeter"]["realtime_factor"]
             line = (f"{'ours' if ours == 'ours' else 'ours + Wiener'} is {ratio:.1f}x "
                     f"{'faster' if ratio >= 1 else 'slower'} than Spleeter on these songs")
-            if long_seconds:
-                line += f" ({rows[ours]['long_realtime_factor'] / rows['spleeter']['long_realtime_factor']:.1f}x on the {long_seconds:.0f} s file)"
+            if long_audio_seconds:
+                line += f" ({rows[ours]['long_realtime_factor'] / rows['spleeter']['long_realtime_factor']:.1f}x on the {long_audio_seconds:.0f} s file)"
             speeds.append(line)
     if speeds:
         summary = "; ".join(speeds)
@@ -274,7 +274,7 @@ def main() -> None:
     out.with_suffix(".md").write_text(header + text + "\n")
     out.with_suffix(".json").write_text(json.dumps({"command": command, "run": run_dir, "test_data": args.test_data,
                                                     "audio_seconds": audio_seconds,
-                                                    "long_file_seconds": long_seconds, "rows": rows}, indent=1))
+                                                    "long_file_seconds": long_audio_seconds, "rows": rows}, indent=1))
     print(f"compare: wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")
 
 

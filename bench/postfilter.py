@@ -34,33 +34,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def shifted_source_mags(window_model, mix_mag: np.ndarray, shifts: int) -> np.ndarray:
-    """(bins, T, S) source magnitudes of a whole song's (bins, T) mixture magnitude, averaged over
-    `shifts` window grids; frames before a grid's start are covered by the earlier grids."""
-    import audio
-    frames = mix_mag.shape[1]
-    total, count = None, np.zeros(frames, np.float32)
-    for k in range(shifts):
-        start = k * audio.WINDOW_FRAMES // shifts
-        windows, valid = audio.to_windows(mix_mag[:, start:])
-        est = window_model.source_mags(windows[..., None])
-        if total is None:
-            total = np.zeros((mix_mag.shape[0], frames, est.shape[-1]), np.float32)
-        total[:, start:] += np.stack([audio.from_windows(est[..., j], valid) for j in range(est.shape[-1])], axis=-1)
-        count[start:] += 1
-    return total / count[None, :, None]
-
-
 def vocal_waves(store, window_model, shifts: int, power: float) -> list[np.ndarray]:
     """Each song's vocal waveform at 11025 Hz: soft mask from the (shift-averaged) ratios ** power."""
     import audio
-    from separation import source_ratios, vocal_spectrum
+    from separation import song_source_mags, source_ratios, vocal_spectrum, windows_to_spec
     waves = []
     for song in range(store.n_songs):
-        valid = store.valid_frames[store.song_id == song]
-        spec = audio.from_windows(store.read_song("mix_mag", song), valid) * \
-            np.exp(1j * audio.from_windows(store.read_song("mix_phase", song), valid))
-        ratios = source_ratios(np.abs(spec), shifted_source_mags(window_model, np.abs(spec), shifts)) ** power
+        spec = windows_to_spec(store.read_song("mix_mag", song), store.read_song("mix_phase", song),
+                               store.valid_frames[store.song_id == song])
+        ratios = source_ratios(np.abs(spec), song_source_mags(window_model, np.abs(spec), shifts)) ** power
         waves.append(audio.istft(vocal_spectrum(spec[..., None], ratios)[..., 0], store.songs["length"][song]))
     return waves
 
