@@ -233,6 +233,49 @@ def write_tables(groups: list[dict], out: Path, command: str) -> list[Path]:
     return paths
 
 
+def plot_table(groups: list[dict], path: Path) -> Path | None:
+    """Table I as a picture: vocals SDR per configuration (norm / scaler / loss), one bar per model and
+    training length, one panel per (test set, protocol); the paper's own value as a mark on the
+    paper-protocol panels, so that 'how far from the paper, and does training longer close it' is
+    seen at a glance. None when no run was scored."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    panels = [(group["label"], protocol, table_rows(group["runs"], protocol))
+              for group in groups for protocol in PROTOCOLS]
+    panels = [panel for panel in panels if panel[2]]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5.5), squeeze=False)
+    for ax, (label, protocol, rows) in zip(axes[0], panels):
+        configs = sorted({(r["norm"], r["scaler"], r["loss"]) for r in rows})
+        variants = sorted({(r["model"], r["epochs"] or 0) for r in rows}, key=lambda v: (v[0], v[1]))
+        height = 0.8 / len(variants)
+        for k, variant in enumerate(variants):
+            by_config = {(r["norm"], r["scaler"], r["loss"]): r["SDR"] for r in rows
+                         if (r["model"], r["epochs"] or 0) == variant and r["SDR"] is not None}
+            ys = [i + (k - (len(variants) - 1) / 2) * height for i, c in enumerate(configs) if c in by_config]
+            ax.barh(ys, [by_config[c] for c in configs if c in by_config], height,
+                    label=f"{variant[0]}, {variant[1]} epochs")
+        if protocol == "paper":
+            marks = [(i, paper_row(*c)[0]) for i, c in enumerate(configs) if paper_row(*c)]
+            ax.plot([m[1] for m in marks], [m[0] for m in marks], "k*", markersize=10, label="the paper's Table I")
+        ax.set_yticks(range(len(configs)))
+        ax.set_yticklabels([f"{n} / {SCALER_LABELS[sc]} / {lo.upper()}" for n, sc, lo in configs])
+        ax.invert_yaxis()
+        ax.axvline(0, color="grey", linewidth=0.8)
+        ax.set_xlabel("vocals SDR (dB)")
+        ax.set_title(f"{protocol} protocol\n{label}", fontsize=9)
+    legend = {}
+    for ax in axes[0]:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    fig.legend(list(legend.values()), list(legend.keys()), loc="lower center", ncol=min(4, len(legend)), fontsize=9)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
 def plot_spectrograms(run_dir: Path, store, path: Path) -> Path:
     """Mixture / true vocal / predicted vocal of a test excerpt, like the paper's figures."""
     import matplotlib
@@ -354,6 +397,7 @@ def main(argv=None) -> None:
         (f" --wiener-iterations {args.wiener_iterations}" if args.wiener_iterations else "")
     tables = write_tables(list(groups.values()), args.out, command)
     plot_normalization(args.out / "normalization.png")
+    plot_table(list(groups.values()), args.out / "table1.png")
     runs.plot_curves(run_dirs + [r["dir"] for g in groups.values() for r in g["runs"] if r.get("archived")],
                      args.out / "training_curves.png", "all runs")
     n_archived = sum(1 for g in groups.values() for r in g["runs"] if r.get("archived"))

@@ -30,7 +30,10 @@ import targets
 LOSSES = ("mae", "mse")               # the Table I grid's
 PAPER_SIZE_FILTERS = 32     # base filters from which a CPU run gets the CPU-size advice (paper: 64)
 # Min/Max (or max) scaling + MAE sits on a plateau (each window's best constant: near-silence) for
-# its first ~600 optimizer steps; the paper's row learned after 2,432 (README, results/collapse_controlled.md)
+# its first ~600 optimizer steps; the paper's row learned after 2,432 (README, results/collapse_controlled.md).
+# The paper's 20 epochs of full MUSDB18 were ~2,900 steps of batch 64; on a smaller training set 20 epochs
+# are far fewer steps, so the default length is the paper's epochs, or more epochs to reach PLATEAU_STEPS.
+PAPER_EPOCHS = 20
 PLATEAU_STEPS = 2400
 GRID = list(itertools.product(normalize.AXES, normalize.TABLE_SCALERS, LOSSES))   # Table I: 2 x 2 x 2
 
@@ -58,7 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(report 002); masked: soft mask x normalized mixture, loss on the vocal (Jansson)")
     g.add_argument("--base-filters", type=int, default=64, help="filters of the first level (64 = paper; 8-16 on a CPU)")
     g = p.add_argument_group("optimization")
-    g.add_argument("--epochs", type=int, default=20, help="epochs")
+    g.add_argument("--epochs", type=int, default=None,
+                   help=f"epochs (default: the paper's {PAPER_EPOCHS}, or as many as make {PLATEAU_STEPS:,} optimizer "
+                        f"steps when an epoch is shorter: the paper's 20 epochs of full MUSDB18 were ~2,900 steps, and "
+                        f"with fewer the Min/Max + MAE rows stay on a plateau, README 'Why the paper's Min/Max rows "
+                        f"collapse')")
     g.add_argument("--batch-size", type=int, default=64, help="global batch size")
     g.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     g.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
@@ -193,14 +200,17 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
     steps = max(1, -(-n_examples // args.batch_size))
     if args.steps_per_epoch:
         steps = min(steps, args.steps_per_epoch)
+    epochs = default_epochs(steps) if args.epochs is None else args.epochs
     precision, jit = resolve_hardware(args)
 
     config = json.loads((run_dir / "config.json").read_text()) if resuming else {}
     initial_epoch = config.get("state", {}).get("completed_epochs", 0) if resuming else 0
     config.update({
         "name": run_dir.name, "status": "running",
-        "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()
-                 if k not in ("grid", "resume", "force", "verbose")},
+        "args": {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()
+                    if k not in ("grid", "resume", "force", "verbose")}, "epochs": epochs},
+        "epochs_rule": ("as given" if args.epochs is not None else
+                        f"default: max({PAPER_EPOCHS}, {PLATEAU_STEPS} steps / {steps} per epoch)"),
         "data": {"train": [str(p) for p in train_store.paths], "valid": [str(p) for p in valid_store.paths],
                  "fingerprint": {"train": train_store.fingerprint(), "valid": valid_store.fingerprint()},
                  "params": train_store.params[0], "train_windows": len(train_store),
@@ -231,7 +241,7 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
                 config["init_from"] = init_from(net, args.init_from)
                 runs.write_json(run_dir / "config.json", config)
             lr = args.lr if args.lr_schedule == "constant" else \
-                keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=args.epochs * steps, alpha=0.01)
+                keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=epochs * steps, alpha=0.01)
             loss = losses.get(args.loss, args.norm, args.scaler, len(targets.sources(args.target)))
             net.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, jit_compile=jit)
         if resuming and jit != net.jit_compile:
@@ -254,21 +264,22 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
 
     import progress
     if args.verbose:
-        callbacks.append(progress.TrainingProgress(args.epochs, initial_epoch, steps, args.batch_size,
+        callbacks.append(progress.TrainingProgress(epochs, initial_epoch, steps, args.batch_size,
                                                    -(-len(valid_store) // args.batch_size), bar=args.verbose == 1).callback)
     if not config["hardware"]["gpus"] and args.base_filters >= PAPER_SIZE_FILTERS:
         print(f"train: warning: the paper-size model ({args.base_filters} base filters, {net.count_params() / 1e6:.1f} M "
               f"parameters) on a CPU runs for hours to days (estimate below); the CPU-size run of this "
               f"configuration is: python train.py {cpu_size_command(args)}", file=sys.stderr, flush=True)
-    total_steps = (args.epochs - initial_epoch) * steps
+    total_steps = (epochs - initial_epoch) * steps
     if args.scaler in ("minmax", "max") and args.loss == "mae" and total_steps < PLATEAU_STEPS:
         print(f"train: note: {args.scaler} scaling with MAE sits on a plateau (each window's best constant, "
               f"near-silence) for about its first 600 optimizer steps and learned after 2,432 here "
               f"(results/collapse_controlled.md); this run has {total_steps}: --epochs "
-              f"{initial_epoch + -(-PLATEAU_STEPS // steps)} leaves it", file=sys.stderr, flush=True)
+              f"{initial_epoch + -(-PLATEAU_STEPS // steps)} (or no --epochs: the default length) leaves it",
+              file=sys.stderr, flush=True)
     if hardware.keras_backend() == "tensorflow":
-        train_ds = pipeline.remix_dataset(sampler, cfg, args.epochs, steps, initial_epoch) if sampler else \
-            pipeline.train_dataset(train_store, cfg, args.epochs, initial_epoch, steps)
+        train_ds = pipeline.remix_dataset(sampler, cfg, epochs, steps, initial_epoch) if sampler else \
+            pipeline.train_dataset(train_store, cfg, epochs, initial_epoch, steps)
         valid_ds = pipeline.eval_dataset(valid_store, cfg)
     else:       # the same batches through keras.utils.PyDataset: no TensorFlow needed
         train_ds = pipeline.numpy_train_dataset(sampler or train_store, cfg, steps, initial_epoch)
@@ -278,11 +289,12 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
     print(f"train: {run_dir.name}: {source} -> "
           f"{n_examples} examples/epoch, {steps} steps of {args.batch_size}), {valid_store.n_songs} validation "
           f"songs ({len(valid_store)} windows); {net.count_params():,} parameters; {precision}, "
-          f"jit {'on' if jit else 'off'}; epochs {initial_epoch + 1}..{args.epochs}", flush=True)
+          f"jit {'on' if jit else 'off'}; epochs {initial_epoch + 1}..{epochs}"
+          f"{'' if args.epochs is not None else f' ({epochs * steps:,} steps: the default length)'}", flush=True)
     started = time.time()
     interrupted = False
     try:
-        net.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, initial_epoch=initial_epoch,
+        net.fit(train_ds, validation_data=valid_ds, epochs=epochs, initial_epoch=initial_epoch,
                 steps_per_epoch=steps, callbacks=callbacks, verbose=0, shuffle=False)
     except KeyboardInterrupt:
         interrupted = True
@@ -299,7 +311,7 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
         "examples_per_second": (trained_epochs * steps * args.batch_size / elapsed) if trained_epochs else None,
         "mixture_val_loss": mixture_baseline(valid_ds, net.loss, args.target),
     })
-    stopped_early = not interrupted and done < args.epochs
+    stopped_early = not interrupted and done < epochs
     config["status"] = "interrupted" if interrupted else "complete"
     if stopped_early:
         results["stopped_early_at_epoch"] = done
@@ -382,14 +394,20 @@ def init_from(net, run_dir: Path) -> dict:
             "fresh": fresh}
 
 
+def default_epochs(steps_per_epoch: int) -> int:
+    """The paper's epoch count, raised until the run makes PLATEAU_STEPS optimizer steps."""
+    return max(PAPER_EPOCHS, -(-PLATEAU_STEPS // steps_per_epoch))
+
+
 def cpu_size_command(args) -> str:
-    """The user's configuration at CPU size: same Table I row and data, a base-8 model, fewer epochs."""
+    """The user's configuration at CPU size: same Table I row and data, a base-8 model."""
     parts = [f"--norm {args.norm}", f"--scaler {args.scaler}", f"--loss {args.loss}"]
     if args.data != ["data/prepared"]:
         parts.append("--data " + " ".join(str(d) for d in args.data))
     if args.target != "direct":
         parts.append(f"--target {args.target}")
-    return " ".join(parts + ["--base-filters 8 --batch-size 16 --epochs 4"])
+    # no --epochs: the default length (at least PLATEAU_STEPS steps) is what lets the Min/Max rows learn
+    return " ".join(parts + ["--base-filters 8 --batch-size 16"])
 
 
 def mixture_baseline(valid_ds, loss, target: str) -> float:

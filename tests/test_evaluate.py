@@ -125,7 +125,7 @@ def test_evaluate_all_writes_tables_and_figures(tiny_cache, tmp_path):
     assert "oracle IRM2 (power ratio)" in table and "|V|" not in table and "mixture as estimate" in table
     assert "| SI-SDR | ISR |" in table
     assert "python evaluate.py --all" in table
-    for name in ("results_table.csv", "results_table.tex", "normalization.png", "training_curves.png"):
+    for name in ("results_table.csv", "results_table.tex", "normalization.png", "training_curves.png", "table1.png"):
         assert (out / name).exists(), name
     assert list(out.glob("spectrograms_*.png"))
     scores = json.loads((runs / "frequency-minmax-mae" / "scores_museval.json").read_text())

@@ -239,6 +239,18 @@ def test_a_bfloat16_run_loads_and_exports_as_float32(tiny_cache, tmp_path):
     assert config["hardware"]["precision"] == "mixed_bfloat16"
     assert {layer.dtype_policy.name for layer in net.layers} == {"float32"}
 
+def test_default_length_is_the_papers_epochs_or_enough_steps_to_leave_the_plateau(tiny_cache, tmp_path, monkeypatch):
+    assert train.default_epochs(2900 // 20) == train.PAPER_EPOCHS          # full MUSDB18 at batch 64: 20 epochs
+    assert train.default_epochs(38) == 64                                   # the previews at batch 16: 2,432 steps
+    monkeypatch.setattr(train, "PAPER_EPOCHS", 1)
+    monkeypatch.setattr(train, "PLATEAU_STEPS", 5)                          # 3 steps per epoch -> 2 epochs
+    config = _train(tiny_cache, tmp_path / "run")
+    assert config["args"]["epochs"] == 2 and config["results"]["completed_epochs"] == 2
+    assert config["epochs_rule"].startswith("default") and len(_history(tmp_path / "run")) == 2
+    config = _train(tiny_cache, tmp_path / "given", "--epochs", "1")
+    assert config["args"]["epochs"] == 1 and config["epochs_rule"] == "as given"
+
+
 def test_time_limit_stops_after_the_epoch_that_reaches_it(tiny_cache, tmp_path, capsys):
     config = _train(tiny_cache, tmp_path / "run", "--epochs", "5", "--time-limit", "0.0001")
     assert config["status"] == "complete" and config["results"]["completed_epochs"] == 1
