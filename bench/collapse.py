@@ -111,23 +111,44 @@ def run_facts(run_dir: Path) -> dict:
 
 
 def plot_steps(curves: list, stats: dict, path: Path) -> None:
-    """Validation loss against optimizer steps for each run, with the MAE of each window's best
-    constant (of the runs' normalization) as the floor a collapsed run sits on."""
+    """Validation loss against optimizer steps for each run, with the loss of each window's best
+    constant (of the runs' normalization) as the floor a collapsed run sits on. Runs of different
+    normalizations or losses (a whole grid) have losses on different scales: then each curve is drawn
+    relative to its own best constant, so 1 is the plateau for every row."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    kinds = {(st.norm, st.scaler, st.loss) for _, st, _ in curves}
+    relative = len(kinds) > 1
+
+    def constant(st) -> float | None:
+        if (st.norm, st.scaler) not in stats or st.loss not in ("mae", "mse"):
+            return None
+        return stats[(st.norm, st.scaler)]["constant"][0 if st.loss == "mae" else 1]
+
     fig, ax = plt.subplots(figsize=(8, 4.5))
+    lowest = np.inf
     for name, settings, facts in curves:
-        ax.plot(facts["steps"], facts["val_loss"], marker=".", label=name)
-    for (norm, scaler) in sorted({(st.norm, st.scaler) for _, st, f in curves if st.loss == "mae"}):
-        if (norm, scaler) in stats:
-            ax.axhline(stats[(norm, scaler)]["constant"][0], color="k", ls="--", lw=1,
-                       label=f"best constant per window ({norm} / {scaler}, training windows)")
+        scale = constant(settings) if relative else 1.0
+        if scale is None:
+            continue
+        values = facts["val_loss"] / scale
+        lowest = min(lowest, float(np.min(values)))
+        ax.plot(facts["steps"], values, marker=".", label=name)
+    if relative:
+        ax.axhline(1.0, color="k", ls="--", lw=1, label="best constant per window (training windows)")
+        ax.set_ylabel("validation loss / loss of the best constant")
+        top = 1.6
+    else:
+        for (norm, scaler) in sorted({(st.norm, st.scaler) for _, st, f in curves if st.loss == "mae"}):
+            if (norm, scaler) in stats:
+                ax.axhline(stats[(norm, scaler)]["constant"][0], color="k", ls="--", lw=1,
+                           label=f"best constant per window ({norm} / {scaler}, training windows)")
+        ax.set_ylabel("validation loss")
+        top = 0.12
     ax.set_xscale("log")
     ax.set_xlabel("optimizer steps")
-    ax.set_ylabel("validation loss")
-    lowest = min(float(np.min(f["val_loss"])) for _, _, f in curves)
-    ax.set_ylim(lowest * 0.95, min(ax.get_ylim()[1], 0.12))       # a diverged first epoch would flatten the rest
+    ax.set_ylim(lowest * 0.95, min(ax.get_ylim()[1], top))       # a diverged first epoch would flatten the rest
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
