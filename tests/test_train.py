@@ -239,6 +239,7 @@ def test_a_bfloat16_run_loads_and_exports_as_float32(tiny_cache, tmp_path):
     assert config["hardware"]["precision"] == "mixed_bfloat16"
     assert {layer.dtype_policy.name for layer in net.layers} == {"float32"}
 
+
 def test_default_length_is_the_papers_epochs_or_enough_steps_to_leave_the_plateau(tiny_cache, tmp_path, monkeypatch):
     assert train.default_epochs(2900 // 20) == train.PAPER_EPOCHS          # full MUSDB18 at batch 64: 20 epochs
     assert train.default_epochs(38) == 64                                   # the previews at batch 16: 2,432 steps
