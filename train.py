@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
                    help="cosine: decay from --lr to 1%% of it over all --epochs (steady on a noisy "
                         "validation set, where plateau halving decays too early)")
+    g.add_argument("--clipnorm", type=float, default=0, metavar="NORM",
+                   help="clip each step's gradient to this global norm before Adam (bounds the steps a loud "
+                        "batch would cause: the demo recipe's early spikes); 0 = no clipping")
     g.add_argument("--reduce-lr-on-plateau", action="store_true",
                    help="halve the learning rate after 2 epochs without validation improvement (report 001)")
     g.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
@@ -243,7 +246,7 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
             lr = args.lr if args.lr_schedule == "constant" else \
                 keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=epochs * steps, alpha=0.01)
             loss = losses.get(args.loss, args.norm, args.scaler, len(targets.sources(args.target)))
-            net.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, jit_compile=jit)
+            net.compile(optimizer=keras.optimizers.Adam(lr, global_clipnorm=args.clipnorm or None), loss=loss, jit_compile=jit)
         if resuming and jit != net.jit_compile:
             net.jit_compile = jit
 

@@ -215,16 +215,16 @@ train.main(["--data", {str(tiny_cache)!r}, "--run-dir", {str(tmp_path / 'run')!r
     assert np.isfinite(config["results"]["best_val_loss"])
 
 
-def test_cosine_schedule_decays_the_learning_rate(tiny_cache, tmp_path):
+def test_cosine_schedule_decays_the_learning_rate_and_clipnorm_reaches_adam(tiny_cache, tmp_path):
     import keras
-    config = _train(tiny_cache, tmp_path / "run", "--epochs", "2", "--lr-schedule", "cosine")
-    assert config["status"] == "complete"
+    config = _train(tiny_cache, tmp_path / "run", "--epochs", "2", "--lr-schedule", "cosine", "--clipnorm", "0.5")
+    assert config["status"] == "complete" and config["args"]["clipnorm"] == 0.5
     optimizer = keras.models.load_model(tmp_path / "run" / "resume.keras").optimizer
     lr_now = float(optimizer.learning_rate)        # the schedule at the optimizer's step count
     assert int(optimizer.iterations) == 6 and lr_now == pytest.approx(3e-3 * 0.01, rel=1e-3)
+    assert optimizer.global_clipnorm == 0.5
     with pytest.raises(SystemExit):
         train.main(["--lr-schedule", "cosine", "--reduce-lr-on-plateau", "--data", str(tiny_cache)])
-
 
 
 def test_a_bfloat16_run_loads_and_exports_as_float32(tiny_cache, tmp_path):
