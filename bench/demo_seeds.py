@@ -88,7 +88,7 @@ def main(argv=None) -> list[dict]:
         print(f"demo_seeds: run {k}/{len(jobs)}: {tag}", file=sys.stderr, flush=True)
         row = run_one(data, args.workdir / "runs", tag, [*extra, "--seed", str(seed), "--precision", precision])
         rows.append({"variant": name, "extra": " ".join(extra), "seed": seed, **row})
-    write(rows, args.out, hardware.describe(with_tensorflow=False), " ".join(sys.argv))
+    write(rows, args.out, hardware.describe(with_tensorflow=False), shlex.join(["python", *sys.argv]))
     print(f"demo_seeds: {len(rows)} runs in {time.time() - started:.0f} s -> {args.out}")
     return rows
 
@@ -100,7 +100,7 @@ def write(rows: list[dict], out: Path, machine: str, command: str) -> None:
              "|---|---|---:|---|---:|---:|---:|---:|"]
     fmt = lambda v, spec: "-" if v is None else format(v, spec)
     for r in rows:
-        lines.append(f"| {r['variant']} | `{r['extra']}` | {r['seed']} | {r['precision']} | {r['SDR']:.2f} | "
+        lines.append(f"| {r['variant']} | {'`' + r['extra'] + '`' if r['extra'] else '(none)'} | {r['seed']} | {r['precision']} | {r['SDR']:.2f} | "
                      f"{r['SIR']:.2f} | {fmt(r['final_loss'], '.2f')} | {fmt(r['seconds'], '.0f')} |")
     lines.append("")
     for name in dict.fromkeys(r["variant"] for r in rows):
