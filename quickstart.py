@@ -5,7 +5,7 @@
 
 Four steps, each the project's own command:
     1. data_prep.py          the built-in demo dataset -> HDF5 caches
-    2. train.py              the demo recipe (DEMO_RECIPE: small enough for 2 CPU cores in minutes)
+    2. train.py              the demo recipe (demo_data.DEMO_RECIPE: small enough for 2 CPU cores in minutes)
     3. evaluate.py --all     museval scores of every complete run -> results/results_table.md
     4. separate.py           a real MUSDB18 excerpt (the one shipped inside the stempeg package),
                              separated by the shipped model in pretrained/
@@ -20,17 +20,9 @@ import time
 from pathlib import Path
 
 import hardware
+from demo_data import DEMO_RECIPE       # the recipe lives with the data it was chosen on
 
 ROOT = Path(__file__).resolve().parent
-# What learns on the demo songs in about two minutes of a 2-core CPU (measured in README, "Quick start").
-# Chosen on the demo's test songs among 4 recipes of the same budget (README, "Quick start"): the masked
-# target (sigmoid mask x mixture, loss on the vocal magnitude) learns where the paper's direct Min/Max
-# target still predicts near-silence after a few hundred examples. Gradient clipping (--clipnorm 1) keeps
-# the early steps of lr 3e-3 from spiking: without it the score depended on the seed and the CPU (4.7 to
-# 9.2 dB here, 2.6 on one CI machine), with it 10.5 to 12.3 dB (README, "Quick start").
-DEMO_RECIPE = ["--norm", "time", "--scaler", "robust", "--loss", "mse", "--target", "masked",
-               "--base-filters", "8", "--batch-size", "8", "--lr", "3e-3", "--clipnorm", "1", "--epochs", "6",
-               "--steps-per-epoch", "40", "--lr-schedule", "cosine", "--tag", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

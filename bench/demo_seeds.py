@@ -1,13 +1,14 @@
 """How much the quick start's demo model depends on its seed and precision, per recipe variant.
 
     python bench/demo_seeds.py                                   # the demo recipe, seeds 0-2, auto + float32
-    python bench/demo_seeds.py --variant unclipped="--clipnorm 0" --variant clipped=""
+    python bench/demo_seeds.py --variant clipped="" --variant unclipped="--clipnorm 0"
     python bench/demo_seeds.py --data data/prepared --seeds 0 1 2 3 --precisions float32
 
-Each run is `train.py` with quickstart.DEMO_RECIPE, the variant's extra arguments (which win over the
-recipe's), a seed and a precision, then `evaluate.py --run` (museval); vocals SDR / SIR are the
-medians over the demo's test songs. Complete, scored runs in --workdir are reused, so an interrupted
-study continues. Writes a table per run and a min / median / max line per variant to --out.
+Each run is the project's own commands, as a user would type them: `python train.py` with the recipe
+(default: demo_data.DEMO_RECIPE, the quick start's), the variant's extra arguments (which win over the
+recipe's), a seed and a precision; then `python evaluate.py --run` (museval). Vocals SDR / SIR are the
+medians over the test songs. Complete, scored runs in --workdir are reused, so an interrupted study
+continues. Writes a table per run and a min / median / max line per variant to --out.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import argparse
 import csv
 import json
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,32 +37,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/demo_seeds"), help="runs (and the demo data) go here")
     p.add_argument("--data", type=Path, default=None,
                    help="prepared caches to train on (default: the built-in demo dataset, prepared in --workdir)")
+    p.add_argument("--recipe", type=shlex.split, default=None, metavar='"ARGS"',
+                   help="train.py arguments every run starts from, including --tag (default: demo_data.DEMO_RECIPE)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--precisions", nargs="+", default=["auto", "float32"],
                    help="train.py --precision values (auto = bfloat16 on CPUs with AMX or AVX512-BF16)")
     p.add_argument("--variant", type=parse_variant, action="append", default=None, metavar='NAME="ARGS"',
-                   help='a recipe variant: extra train.py arguments after the demo recipe (repeatable; '
+                   help='a recipe variant: extra train.py arguments after the recipe (repeatable; '
                         'default: the recipe as it is, "recipe=")')
     p.add_argument("--out", type=Path, default=ROOT / "results" / "demo_seeds.md")
     return p
 
 
-def run_one(data: Path, runs_root: Path, tag: str, extra: list[str]) -> dict:
+def command(script: str, *args: str) -> None:
+    """One project command in its own process (as typed in a shell); its failure stops the study."""
+    argv = [sys.executable, str(ROOT / script), *args]
+    if subprocess.run(argv, cwd=ROOT).returncode != 0:
+        raise SystemExit(f"demo_seeds: failed: {shlex.join(argv)}")
+
+
+def run_one(data: Path, runs_root: Path, recipe: list[str], tag: str, extra: list[str]) -> dict:
     """Train (unless a complete scored run exists) and score one run; its summary row."""
-    import evaluate
-    import quickstart
-    import train
-    recipe = list(quickstart.DEMO_RECIPE)
-    recipe[recipe.index("--tag") + 1] = tag
-    argv = ["--data", str(data), "--runs-root", str(runs_root), *recipe, *extra, "--verbose", "0"]
-    run_dir = runs_root / f"time-robust-mse-{tag}"
-    scores_path = run_dir / "scores_museval.json"
-    config_path = run_dir / "config.json"
+    recipe = [*recipe, *extra, "--tag", tag]
+
+    def given(flag: str) -> str:                    # argparse semantics: the last occurrence wins
+        return recipe[len(recipe) - 1 - recipe[::-1].index(flag) + 1]
+    run_dir = runs_root / f"{given('--norm')}-{given('--scaler')}-{given('--loss')}-{tag}"
+    scores_path, config_path = run_dir / "scores_museval.json", run_dir / "config.json"
     if not (config_path.exists() and json.loads(config_path.read_text()).get("status") == "complete"):
-        train.main(argv + (["--force"] if run_dir.exists() else []))
+        command("train.py", "--data", str(data), "--runs-root", str(runs_root), *recipe, "--verbose", "0",
+                *(["--force"] if run_dir.exists() else []))
         scores_path.unlink(missing_ok=True)
     if not scores_path.exists():
-        evaluate.main(["--run", str(run_dir), "--protocol", "museval"])
+        command("evaluate.py", "--run", str(run_dir), "--protocol", "museval")
     config = json.loads(config_path.read_text())
     aggregate = json.loads(scores_path.read_text())["aggregate"]
     history = list(csv.DictReader((run_dir / "history.csv").open()))
@@ -71,36 +80,38 @@ def run_one(data: Path, runs_root: Path, tag: str, extra: list[str]) -> dict:
 
 def main(argv=None) -> list[dict]:
     args = build_parser().parse_args(argv)
+    import demo_data
     import hardware
-    hardware.configure_tensorflow()
+    recipe = args.recipe or demo_data.DEMO_RECIPE
     variants = args.variant or [("recipe", [])]
     data = args.data
     if data is None:
-        import data_prep
         data = args.workdir / "prepared"
         if not (data / "test.h5").exists():
-            data_prep.main(["--out", str(data), "--demo-root", str(args.workdir / "demo")])
+            command("data_prep.py", "--out", str(data), "--demo-root", str(args.workdir / "demo"))
     rows, started = [], time.time()
     jobs = [(name, extra, seed, precision) for name, extra in variants for seed in args.seeds
             for precision in args.precisions]
     for k, (name, extra, seed, precision) in enumerate(jobs, 1):
         tag = f"{name}-s{seed}-{precision}"
         print(f"demo_seeds: run {k}/{len(jobs)}: {tag}", file=sys.stderr, flush=True)
-        row = run_one(data, args.workdir / "runs", tag, [*extra, "--seed", str(seed), "--precision", precision])
+        row = run_one(data, args.workdir / "runs", recipe, tag, [*extra, "--seed", str(seed), "--precision", precision])
         rows.append({"variant": name, "extra": " ".join(extra), "seed": seed, **row})
-    write(rows, args.out, hardware.describe(with_tensorflow=False), shlex.join(["python", *sys.argv]))
+    write(rows, args.out, hardware.describe(with_tensorflow=False),
+          shlex.join(["python", "bench/demo_seeds.py", *(sys.argv[1:] if argv is None else argv)]))
     print(f"demo_seeds: {len(rows)} runs in {time.time() - started:.0f} s -> {args.out}")
     return rows
 
 
-def write(rows: list[dict], out: Path, machine: str, command: str) -> None:
+def write(rows: list[dict], out: Path, machine: str, command_line: str) -> None:
     import numpy as np
-    lines = [f"# The demo recipe over seeds and precisions\n", f"Command: `{command}`  ", f"Machine: {machine}\n",
+    lines = ["# The demo recipe over seeds and precisions\n", f"Command: `{command_line}`  ", f"Machine: {machine}\n",
              "| variant | extra arguments | seed | precision | vocals SDR | vocals SIR | final training loss | training s |",
              "|---|---|---:|---|---:|---:|---:|---:|"]
     fmt = lambda v, spec: "-" if v is None else format(v, spec)
     for r in rows:
-        lines.append(f"| {r['variant']} | {'`' + r['extra'] + '`' if r['extra'] else '(none)'} | {r['seed']} | {r['precision']} | {r['SDR']:.2f} | "
+        extra = f"`{r['extra']}`" if r["extra"] else "(none)"
+        lines.append(f"| {r['variant']} | {extra} | {r['seed']} | {r['precision']} | {r['SDR']:.2f} | "
                      f"{r['SIR']:.2f} | {fmt(r['final_loss'], '.2f')} | {fmt(r['seconds'], '.0f')} |")
     lines.append("")
     for name in dict.fromkeys(r["variant"] for r in rows):
