@@ -246,7 +246,8 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
             lr = args.lr if args.lr_schedule == "constant" else \
                 keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=epochs * steps, alpha=0.01)
             loss = losses.get(args.loss, args.norm, args.scaler, len(targets.sources(args.target)))
-            net.compile(optimizer=keras.optimizers.Adam(lr, global_clipnorm=args.clipnorm or None), loss=loss, jit_compile=jit)
+            optimizer = keras.optimizers.Adam(lr, global_clipnorm=args.clipnorm or None)
+            net.compile(optimizer=optimizer, loss=loss, jit_compile=jit)
         if resuming and jit != net.jit_compile:
             net.jit_compile = jit
 

@@ -58,11 +58,12 @@ def command(script: str, *args: str) -> None:
 
 def run_one(data: Path, runs_root: Path, recipe: list[str], tag: str, extra: list[str]) -> dict:
     """Train (unless a complete scored run exists) and score one run; its summary row."""
+    import runs
     recipe = [*recipe, *extra, "--tag", tag]
-
-    def given(flag: str) -> str:                    # argparse semantics: the last occurrence wins
-        return recipe[len(recipe) - 1 - recipe[::-1].index(flag) + 1]
-    run_dir = runs_root / f"{given('--norm')}-{given('--scaler')}-{given('--loss')}-{tag}"
+    naming = argparse.ArgumentParser(add_help=False)            # the fields train.py names its run folder by
+    for flag in ("--norm", "--scaler", "--loss", "--tag"):
+        naming.add_argument(flag)
+    run_dir = runs_root / runs.run_name(naming.parse_known_args(recipe)[0])
     scores_path, config_path = run_dir / "scores_museval.json", run_dir / "config.json"
     if not (config_path.exists() and json.loads(config_path.read_text()).get("status") == "complete"):
         command("train.py", "--data", str(data), "--runs-root", str(runs_root), *recipe, "--verbose", "0",
