@@ -6,7 +6,8 @@ An example is one model window cut at a free sample offset (not the fixed window
                     silence for a share of vocal-free examples
     accompaniment   drums, bass and other each from a random MUSDB18 song (each dropped with
                     probability stem_dropout, never all three), or one MIR-1K-style accompaniment
-each part with a random gain. The STFT is linear, so only the vocal and accompaniment sums are
+each part with a random gain. A share of examples (`coherent`) takes every part from one song at one
+offset instead: the song's real mix, re-balanced by the gains. The STFT is linear, so only the vocal and accompaniment sums are
 transformed and the mixture spectrum is their sum: the mixture window is exactly the sum of its
 sources' windows. A batch depends only on (seed, batch number), so a resumed run sees the same data.
 
@@ -32,6 +33,7 @@ class RemixConfig:
     gain_low: float = 0.25              # each part's gain is uniform in [gain_low, gain_high]
     gain_high: float = 1.25
     stem_dropout: float = 0.1           # chance that a MUSDB18 stem is left out
+    coherent: float = 0.0               # share of examples whose parts all come from one song at one offset
 
 
 def add_remix_args(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +51,9 @@ def add_remix_args(parser: argparse.ArgumentParser) -> None:
                    help="range of each part's random gain")
     g.add_argument("--remix-stem-dropout", type=float, default=d.stem_dropout,
                    help="chance that each MUSDB18 stem is left out of an accompaniment")
+    g.add_argument("--remix-coherent", type=float, default=d.coherent,
+                   help="share of examples whose vocals and accompaniment come from one song at one offset: "
+                        "its real mix, re-balanced by the per-part gains (0 = every part from a random song)")
     g.add_argument("--remix-examples", type=int, default=0,
                    help="examples per epoch (0 = --steps-per-epoch batches, else as many as the training caches have windows)")
 
@@ -56,7 +61,7 @@ def add_remix_args(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args) -> RemixConfig:
     return RemixConfig(vocal_free=args.remix_vocal_free, stems_share=args.remix_stems_share,
                        gain_low=args.remix_gain[0], gain_high=args.remix_gain[1],
-                       stem_dropout=args.remix_stem_dropout)
+                       stem_dropout=args.remix_stem_dropout, coherent=args.remix_coherent)
 
 
 class RemixSampler:
@@ -80,11 +85,38 @@ class RemixSampler:
             raise ValueError(f"{store.path}: no accompaniment to remix with (neither MUSDB18 stems nor "
                              "MIR-1K-style accompaniments)")
 
+    def _offset(self, rng, song: int) -> int:
+        spare = int(self.store.length[song]) - audio.EXCERPT_SAMPLES
+        return int(rng.integers(spare + 1)) if spare > 0 else 0
+
     def _excerpt(self, rng, stem: str, songs: np.ndarray) -> np.ndarray:
         song = int(songs[rng.integers(len(songs))])
-        spare = int(self.store.length[song]) - audio.EXCERPT_SAMPLES
-        offset = int(rng.integers(spare + 1)) if spare > 0 else 0
-        return self.store.read(stem, song, offset, audio.EXCERPT_SAMPLES)
+        return self.store.read(stem, song, self._offset(rng, song), audio.EXCERPT_SAMPLES)
+
+    def _kept_stems(self, rng) -> np.ndarray:
+        """Which MUSDB18 stems an accompaniment keeps (stem dropout, never all three left out)."""
+        keep = rng.random(len(MUSDB_STEMS)) >= self.config.stem_dropout
+        if not keep.any():
+            keep[rng.integers(len(MUSDB_STEMS))] = True
+        return keep
+
+    def _coherent(self, rng) -> tuple[np.ndarray, np.ndarray]:
+        """(vocal, accompaniment) of one vocal song at one offset: its real mix with every part's gain
+        drawn anew (the parts keep their key, tempo and timing, which remixes across songs lose)."""
+        family = self.vocal_families[rng.integers(len(self.vocal_families))]
+        song = int(family[rng.integers(len(family))])
+        offset, n = self._offset(rng, song), audio.EXCERPT_SAMPLES
+        vocal = np.zeros(n, np.float32)
+        if rng.random() >= self.config.vocal_free:
+            vocal = self._gain(rng) * self.store.read("vocals", song, offset, n)
+        accomp = np.zeros(n, np.float32)
+        if self.store.start["drums"][song] >= 0:
+            for stem, kept in zip(MUSDB_STEMS, self._kept_stems(rng)):
+                if kept:
+                    accomp += self._gain(rng) * self.store.read(stem, song, offset, n)
+        else:
+            accomp = self._gain(rng) * self.store.read("accompaniment", song, offset, n)
+        return vocal, accomp
 
     def _gain(self, rng) -> float:
         return float(rng.uniform(self.config.gain_low, self.config.gain_high))
@@ -96,15 +128,15 @@ class RemixSampler:
         vocals = np.zeros((size, audio.EXCERPT_SAMPLES), np.float32)
         accomp = np.zeros_like(vocals)
         for i in range(size):
+            if cfg.coherent > 0 and rng.random() < cfg.coherent:
+                vocals[i], accomp[i] = self._coherent(rng)
+                continue
             if rng.random() >= cfg.vocal_free:
                 family = self.vocal_families[rng.integers(len(self.vocal_families))]
                 vocals[i] = self._gain(rng) * self._excerpt(rng, "vocals", family)
             use_stems = self.has_stems and (not len(self.accomp_songs) or rng.random() < cfg.stems_share)
             if use_stems:
-                keep = rng.random(len(MUSDB_STEMS)) >= cfg.stem_dropout
-                if not keep.any():
-                    keep[rng.integers(len(MUSDB_STEMS))] = True
-                for stem, kept in zip(MUSDB_STEMS, keep):
+                for stem, kept in zip(MUSDB_STEMS, self._kept_stems(rng)):
                     if kept:
                         accomp[i] += self._gain(rng) * self._excerpt(rng, stem, self.stem_songs[stem])
             else:

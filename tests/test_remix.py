@@ -74,6 +74,34 @@ def test_vocal_free_share_and_stem_choice(store):
     assert np.all(sampler.batch(0, 8)[1].reshape(8, -1).max(axis=1) > 0)
 
 
+def _song_mix_parts(store, vocal):
+    """(song, offset, that song's accompaniment at that offset) for a vocal excerpt, found by its first
+    samples (noise: unique)."""
+    head = vocal[:64]
+    for song in store.songs_with("vocals"):
+        wave = store.read("vocals", song, 0, int(store.length[song]))
+        hits = np.flatnonzero(np.all(np.lib.stride_tricks.sliding_window_view(wave, 64) == head, axis=1))
+        if len(hits):
+            stems = sources.MUSDB_STEMS if store.start["drums"][song] >= 0 else ("accompaniment",)
+            offset = int(hits[0])
+            return int(song), offset, sum(store.read(s, song, offset, audio.EXCERPT_SAMPLES) for s in stems)
+    raise AssertionError("vocal excerpt found in no song")
+
+
+def test_coherent_examples_are_one_songs_real_mix(store):
+    unit = dict(vocal_free=0.0, stem_dropout=0.0, gain_low=1.0, gain_high=1.0)
+    vocals, accomp = remix.RemixSampler(store, remix.RemixConfig(**unit, coherent=1.0), seed=2).waveforms(0, 8)
+    songs = set()
+    for vocal, acc in zip(vocals, accomp):
+        song, _, real_accomp = _song_mix_parts(store, vocal)
+        np.testing.assert_allclose(acc, real_accomp, atol=1e-6)     # same song, same offset, every stem
+        songs.add(song)
+    assert len(songs) > 1
+    # the default (coherent 0) draws the accompaniment from other songs: the same check fails there
+    vocals, accomp = remix.RemixSampler(store, remix.RemixConfig(**unit), seed=2).waveforms(0, 8)
+    assert not all(np.allclose(acc, _song_mix_parts(store, vocal)[2]) for vocal, acc in zip(vocals, accomp))
+
+
 def test_data_prep_writes_sources_of_training_songs_only(tiny_musdb, tmp_path):
     import data_prep
     out = tmp_path / "prep"
