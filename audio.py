@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,8 @@ def read_audio(path: str | Path, offset: float = 0.0,
                duration: float | None = None) -> tuple[np.ndarray, int]:
     """Decode any audio file to float32 (samples, channels) at its own sample rate.
 
-    libsndfile (wav, flac, ogg, mp3) first; ffmpeg for everything else (m4a, mp4, ...).
+    libsndfile (wav, flac, ogg, mp3) first; then FFmpeg's libraries in this process (PyAV) for
+    everything else (m4a, mp4, ...), or the ffmpeg program where PyAV is not installed.
 
     Args:
         path: the audio file.
@@ -69,12 +71,92 @@ def read_audio(path: str | Path, offset: float = 0.0,
             frames = -1 if duration is None else int(round(duration * sr))
             audio = f.read(frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError):
-        audio, sr = _read_with_ffmpeg(path, offset, duration)
+        if has_pyav():
+            sr, blocks = decode_blocks(path)
+            audio = np.concatenate(list(blocks))
+            start = min(int(round(offset * sr)), len(audio))
+            audio = audio[start:] if duration is None else audio[start:start + int(round(duration * sr))]
+        else:
+            audio, sr = _read_with_ffmpeg(path, offset, duration)
     if audio.shape[0] == 0:
         raise AudioError(f"{path}: contains no audio samples")
     if not np.all(np.isfinite(audio)):
         raise AudioError(f"{path}: contains NaN or infinite samples; re-export the file")
     return audio, sr
+
+
+DECODE_BLOCK = 1 << 18          # samples per block decode_blocks yields (6 s at 44.1 kHz)
+
+
+def has_pyav() -> bool:
+    """True when PyAV (FFmpeg's libraries, bundled in its wheel) is importable."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def decode_blocks(path: Path) -> tuple[int, Iterator[np.ndarray]]:
+    """The first audio stream of any file FFmpeg reads, decoded in this process by PyAV: (sample
+    rate, iterator of float32 (samples, channels) blocks). No ffmpeg program start (60-120 ms a
+    file) and no second pass to probe the rate; memory holds one block at a time.
+
+    Like the ffmpeg program, a damaged packet is skipped and decoding goes on; a file with no
+    decodable audio raises a one-line AudioError.
+    """
+    import av
+    unreadable = f"{path}: not a readable audio file (FFmpeg found no decodable audio stream in it)"
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, UnicodeDecodeError):
+        raise AudioError(unreadable) from None
+    if not container.streams.audio:
+        container.close()
+        raise AudioError(unreadable)
+    stream = container.streams.audio[0]
+    sr, channels = stream.rate, stream.channels
+    if not sr or not channels:
+        container.close()
+        raise AudioError(unreadable)
+
+    def frames() -> Iterator[np.ndarray]:
+        # float (samples, channels) at the stream's own rate and layout, whatever each frame's format;
+        # planar float (AAC, Opus, MP3 decoders) only needs a transpose
+        resampler = av.AudioResampler(format="flt", layout=stream.layout, rate=sr)
+        for packet in container.demux(stream):
+            try:
+                decoded = packet.decode()
+            except av.FFmpegError:
+                continue
+            for frame in decoded:
+                if frame.format.name == "fltp" and frame.rate == sr and frame.layout.nb_channels == channels:
+                    yield frame.to_ndarray().T
+                else:
+                    yield from (f.to_ndarray().reshape(-1, channels) for f in resampler.resample(frame))
+        yield from (f.to_ndarray().reshape(-1, channels) for f in resampler.resample(None))
+
+    def blocks() -> Iterator[np.ndarray]:
+        pending, pending_samples, decoded = [], 0, 0
+        try:
+            for frame in frames():
+                pending.append(frame)
+                pending_samples += len(frame)
+                if pending_samples >= DECODE_BLOCK:       # a few big writes, not one per codec frame
+                    decoded += pending_samples
+                    yield np.concatenate(pending)
+                    pending, pending_samples = [], 0
+        except av.FFmpegError:          # a container that breaks off mid-way: what decoded is kept
+            pass
+        finally:
+            container.close()
+        if pending_samples:
+            decoded += pending_samples
+            yield np.concatenate(pending)
+        if decoded == 0:
+            raise AudioError(unreadable)
+
+    return sr, blocks()
 
 
 def safe_name(name: str) -> str:
@@ -136,7 +218,8 @@ def duration(path: str | Path) -> float:
 
 def _read_with_ffmpeg(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
     sr, channels = probe(path)
-    cmd = ["ffmpeg", "-v", "error", "-nostdin", "-ss", str(offset), "-i", str(path)]
+    # no -ss at 0: a seek re-primes the first AAC frame differently from a plain decode
+    cmd = ["ffmpeg", "-v", "error", "-nostdin", *(["-ss", str(offset)] if offset > 0 else []), "-i", str(path)]
     if duration is not None:
         cmd += ["-t", str(duration)]
     cmd += ["-map", "0:a:0", "-f", "f32le", "-acodec", "pcm_f32le", "-"]

@@ -206,14 +206,14 @@ class AudioSource:
     """Random access to a decoded file without holding it in RAM (the interface SongSeparator reads).
 
     libsndfile formats are read in place; anything else (or, with decode=True, anything) is
-    decoded once by ffmpeg to a temporary float WAV in the scratch folder, read in place the
-    same way. A read that finds fewer samples than the header promised raises ShortRead.
+    decoded once (PyAV in this process, else the ffmpeg program) to a temporary float WAV in the
+    scratch folder, read in place the same way. A read that finds fewer samples than the header promised raises ShortRead.
 
     Args:
         path: the audio file.
         offset, duration: the range to read, in seconds (duration None = to the end).
         scratch: folder for the temporary decode (default: this process's scratch folder).
-        decode: decode with ffmpeg even where libsndfile could read the file.
+        decode: decode with FFmpeg even where libsndfile could read the file.
     """
 
     def __init__(self, path: Path, offset: float = 0.0, duration: float | None = None,
@@ -228,7 +228,7 @@ class AudioSource:
             self.sr, self.channels, total = self._sf.samplerate, self._sf.channels, self._sf.frames
         except (sf.LibsndfileError, RuntimeError, TypeError):
             self._sf = None
-            self._decode_with_ffmpeg()
+            self._decode_to_scratch()
             total = self._sf.frames
         self.start = min(int(round(offset * self.sr)), total)
         end = total if duration is None else min(total, self.start + int(round(duration * self.sr)))
@@ -236,31 +236,47 @@ class AudioSource:
         if self.frames <= 0:
             raise audio.AudioError(f"{path}: no audio in the requested range (offset {offset} s)")
 
-    def _decode_with_ffmpeg(self) -> None:
-        """Decode to a temporary float WAV (RF64 past 4 GB) that libsndfile then reads in place;
-        its header carries the rate and channels, so no separate ffprobe run is needed."""
-        import subprocess
+    def _decode_to_scratch(self) -> None:
+        """Decode to a temporary float WAV (RF64 past 4 GB) that libsndfile then reads in place, so
+        memory stays flat whatever the song's length: in this process by PyAV where it is installed,
+        else by the ffmpeg program (whose WAV header carries the rate and channels: no ffprobe run)."""
         import soundfile as sf
         import scratch
-        audio.require_ffmpeg()
         self._tmp = tempfile.NamedTemporaryFile(suffix=".wav", delete=False, dir=self.scratch or scratch.scratch_dir())
         self._tmp.close()
+        unreadable = audio.AudioError(f"{self.path}: not a readable audio file (ffmpeg could not decode an audio "
+                                      "stream from it)")
+        try:
+            if audio.has_pyav():
+                sr, blocks = audio.decode_blocks(self.path)
+                first = next(blocks)
+                with sf.SoundFile(self._tmp.name, "w", sr, first.shape[1], "FLOAT", format="RF64") as out:
+                    out.write(first)
+                    for block in blocks:
+                        out.write(block)
+            else:
+                self._run_ffmpeg()
+            self._sf = sf.SoundFile(self._tmp.name)
+            if self._sf.frames == 0:
+                raise unreadable
+        except audio.AudioError:
+            self.close()
+            raise
+        except (sf.LibsndfileError, RuntimeError):
+            self.close()
+            raise unreadable from None
+        self.sr, self.channels = self._sf.samplerate, self._sf.channels
+
+    def _run_ffmpeg(self) -> None:
+        import subprocess
+        audio.require_ffmpeg()
         out = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(self.path), "-map", "0:a:0",
                               "-acodec", "pcm_f32le", "-rf64", "auto", "-f", "wav", self._tmp.name],
                              capture_output=True)
-        try:
-            # A damaged file can decode partly with errors: what decoded is used (ShortRead logic
-            # does not apply: this WAV header counts exactly the decoded samples).
-            if out.returncode != 0 and Path(self._tmp.name).stat().st_size <= 44:
-                raise RuntimeError
-            self._sf = sf.SoundFile(self._tmp.name)
-            if self._sf.frames == 0:
-                raise RuntimeError
-        except (sf.LibsndfileError, RuntimeError):
-            self.close()
-            raise audio.AudioError(f"{self.path}: not a readable audio file (ffmpeg could not decode an audio "
-                                   "stream from it)")
-        self.sr, self.channels = self._sf.samplerate, self._sf.channels
+        # A damaged file can decode partly with errors: what decoded is used (ShortRead logic does not
+        # apply: this WAV header counts exactly the decoded samples).
+        if out.returncode != 0 and Path(self._tmp.name).stat().st_size <= 44:
+            raise RuntimeError
 
     def read(self, start: int, n: int) -> np.ndarray:
         """Samples [start, start + n) of the selected range, zero-padded outside it: (n, channels)."""

@@ -1,3 +1,5 @@
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -70,3 +72,42 @@ def test_read_audio_errors(tmp_path):
     (tmp_path / "junk.mp3").write_bytes(b"this is not audio" * 100)
     with pytest.raises(audio.AudioError, match="junk.mp3"):
         audio.read_audio(tmp_path / "junk.mp3")
+
+
+@pytest.fixture
+def m4a(tmp_path, rng):
+    """A 2.5 s stereo 22.05 kHz AAC file (libsndfile cannot read it: FFmpeg decodes it)."""
+    import soundfile as sf
+    wav = tmp_path / "song.wav"
+    sf.write(str(wav), (0.2 * rng.standard_normal((int(2.5 * 22050), 2))).astype(np.float32), 22050)
+    path = tmp_path / "song.m4a"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-c:a", "aac", str(path)], check=True)
+    return path
+
+
+@pytest.mark.skipif(not audio.has_pyav(), reason="PyAV not installed")
+def test_in_process_decode_matches_the_ffmpeg_program(m4a, tmp_path, monkeypatch):
+    import separation
+    in_process, sr = audio.read_audio(m4a)
+    sr_blocks, blocks = audio.decode_blocks(m4a)
+    assert sr == sr_blocks == 22050 and in_process.shape[1] == 2 and len(in_process) >= int(2.5 * 22050)
+    np.testing.assert_array_equal(np.concatenate(list(blocks)), in_process)
+    # the same samples as the ffmpeg program decodes (no seek: -ss 0 re-primes the first AAC frame)
+    source = separation.AudioSource(m4a)
+    np.testing.assert_allclose(source.read(0, source.frames), in_process, atol=1e-6)
+    source.close()
+    part, _ = audio.read_audio(m4a, offset=0.5, duration=1.0)
+    np.testing.assert_array_equal(part, in_process[11025:11025 + 22050])
+    monkeypatch.setattr(audio, "has_pyav", lambda: False)
+    program = separation.AudioSource(m4a, scratch=tmp_path)
+    assert (program.sr, program.channels, program.frames) == (sr, 2, len(in_process))
+    np.testing.assert_allclose(program.read(0, program.frames), in_process, atol=1e-6)
+    program.close()
+
+
+@pytest.mark.skipif(not audio.has_pyav(), reason="PyAV not installed")
+def test_in_process_decode_refuses_non_audio_in_one_line(tmp_path):
+    for name, data in (("junk.m4a", b"\x00\x00\x00\x18ftypM4A " + b"garbage" * 300), ("text.mka", b"hello" * 500)):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(audio.AudioError, match=name.replace(".", r"\.") + ": not a readable audio file"):
+            audio.decode_blocks(tmp_path / name)[1].__next__()
