@@ -22,11 +22,12 @@ _RSS_WRAPPER = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[
                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)")
 
 
-def run_script(script: str, args: list[str]) -> tuple[float, int, str]:
-    """Run ROOT/script in a fresh Python: (wall seconds, peak RSS in MB, its stdout without the RSS line)."""
+def run_script(script: str, args: list[str], env: dict | None = None) -> tuple[float, int, str]:
+    """Run ROOT/script in a fresh Python (with `env`, default this one's): (wall seconds, peak RSS in
+    MB, its stdout without the RSS line)."""
     started = time.time()
     out = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, sys.executable, str(ROOT / script), *args],
-                         capture_output=True, text=True, cwd=ROOT)
+                         capture_output=True, text=True, cwd=ROOT, env=env)
     wall = time.time() - started
     if out.returncode != 0:
         raise SystemExit(f"{script} failed:\n{out.stderr[-3000:]}")

@@ -2,13 +2,15 @@
 
     python bench/separate.py                                     # shipped model, every backend; paper (base 64) model
     python bench/separate.py --backends onnx --skip paper long   # one backend, quickly
+    python bench/separate.py --backends onnx --skip paper long --input m4a --decoders pyav ffmpeg
 
 Two times per model and backend: decode to written files (separate.py's own summary line:
 reading, STFTs, model, iSTFTs, writing), and the whole command `python separate.py song.wav`
 (plus Python start-up, imports and the model load: TensorFlow's import for --backend keras, only
 onnxruntime or LiteRT for the exports); real-time factor = audio seconds / seconds. Speed does not
 depend on the weights, so the paper-size model is benchmarked with random weights (keras only).
-Targets (issue 11) with the shipped model: whole command <= 5 s, decode to written files >= 50x,
+--input m4a times an AAC file (FFmpeg decodes it: PyAV in the process, or, with --decoders ffmpeg,
+the ffmpeg program, PyAV hidden from separate.py). Targets (issue 11) with the shipped model: whole command <= 5 s, decode to written files >= 50x,
 peak RSS <= 1 GB for the 60-minute file.
 """
 from __future__ import annotations
@@ -51,11 +53,29 @@ def make_song(path: Path, seconds: float) -> Path:
     return path
 
 
-def run_separate(song: Path, run_dir: Path, out: Path, extra: list[str]) -> tuple[float, int, float]:
+def without_pyav(folder: Path) -> dict:
+    """An environment in which `import av` fails (a stub package first on PYTHONPATH), so separate.py
+    decodes with the ffmpeg program."""
+    stub = folder / "no-pyav" / "av"
+    stub.mkdir(parents=True, exist_ok=True)
+    (stub / "__init__.py").write_text("raise ImportError('PyAV hidden by bench/separate.py')\n")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(stub.parent), os.environ.get("PYTHONPATH")]))}
+
+
+def encode_m4a(wav: Path) -> Path:
+    """The song as AAC in an .m4a (256 kb/s), by the ffmpeg program."""
+    import subprocess
+    path = wav.with_suffix(".m4a")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-c:a", "aac", "-b:a", "256k", str(path)], check=True)
+    return path
+
+
+def run_separate(song: Path, run_dir: Path, out: Path, extra: list[str],
+                 env: dict | None = None) -> tuple[float, int, float]:
     """(whole-command wall s, peak RSS MB, decode-to-written-files s from separate.py's summary line)."""
     import re
     from common import run_script
-    wall, rss, stdout = run_script("separate.py", [str(song), "--run", str(run_dir), "--out", str(out), *extra])
+    wall, rss, stdout = run_script("separate.py", [str(song), "--run", str(run_dir), "--out", str(out), *extra], env)
     summary = re.search(r"of audio in ([\d.]+) s", stdout)
     if not summary:
         raise SystemExit(f"bench: separate.py printed no summary line:\n{stdout}")
@@ -72,24 +92,33 @@ def main() -> None:
     p.add_argument("--band", default="full", choices=["full", "paper"], help="separate.py --band")
     p.add_argument("--backends", nargs="+", default=["onnx", "tflite", "keras"], choices=["onnx", "tflite", "keras"],
                    help="separate.py --backend values to time with the shipped model")
+    p.add_argument("--input", default="wav", choices=["wav", "m4a"], help="the timed songs' format")
+    p.add_argument("--decoders", nargs="+", default=["pyav"], choices=["pyav", "ffmpeg"],
+                   help="who decodes a non-libsndfile input (m4a): PyAV in the process, or the ffmpeg program")
     args = p.parse_args()
     from common import print_machine
     print_machine()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         song = make_song(tmp / "song.wav", args.minutes * 60)
+        if args.input == "m4a":
+            song = encode_m4a(song)
+        envs = {"pyav": None, "ffmpeg": without_pyav(tmp)}
         shipped = ROOT / "pretrained"
         cpu_run = args.run or (shipped if (shipped / "config.json").exists() else random_run(tmp / "base16", 16))
         models = [("CPU-size", cpu_run, backend) for backend in args.backends]
         if "paper" not in args.skip:
             models.append(("paper 64-filter", random_run(tmp / "base64", 64), "keras"))
-        print(f"separate.py on a {args.minutes:g}-minute stereo 44.1 kHz song, --band {args.band}:")
+        print(f"separate.py on a {args.minutes:g}-minute stereo 44.1 kHz {args.input} song, --band {args.band}:")
         for label, run_dir, backend in models:
-            wall, rss, separation = run_separate(song, run_dir, tmp / "out", ["--band", args.band, "--backend", backend])
-            seconds = args.minutes * 60
-            print(f"  {label:16s} ({Path(run_dir).name}, {backend:6s}): decode to written files {separation:5.1f} s = "
-                  f"{seconds / separation:5.1f}x real time; whole command {wall:5.1f} s = {seconds / wall:5.1f}x; "
-                  f"peak RSS {rss} MB", flush=True)
+            for decoder in (args.decoders if args.input != "wav" else ["pyav"]):
+                wall, rss, separation = run_separate(song, run_dir, tmp / "out", ["--band", args.band, "--backend",
+                                                                                  backend], envs[decoder])
+                seconds = args.minutes * 60
+                decoded_by = f", decoded by {decoder}" if args.input != "wav" else ""
+                print(f"  {label:16s} ({Path(run_dir).name}, {backend:6s}{decoded_by}): decode to written files "
+                      f"{separation:5.1f} s = {seconds / separation:5.1f}x real time; whole command {wall:5.1f} s = "
+                      f"{seconds / wall:5.1f}x; peak RSS {rss} MB", flush=True)
         if "long" not in args.skip:
             long_song = make_song(tmp / "long.wav", args.long_minutes * 60)
             label, run_dir, backend = models[0]
