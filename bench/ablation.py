@@ -37,6 +37,8 @@ def describe(config: dict) -> dict:
         training = f"fixed windows, {data['train_songs']} songs ({data['train_windows']} windows), splice/blackout"
     if config.get("init_from"):
         training += f"; fine-tuned from {config['init_from']['name']}"
+    if config.get("soup"):
+        training += "; weights averaged with " + ", ".join(Path(m).name for m in config["soup"]["members"][1:])
     return {"training": training, "target": args["target"], "loss": args["loss"], "base": args["base_filters"],
             "examples": config["results"]["completed_epochs"] * data["steps_per_epoch"] * args["batch_size"],
             "minutes": round(config["results"]["train_seconds"] / 60, 1),

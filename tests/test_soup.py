@@ -1,0 +1,49 @@
+"""bench/soup.py: weight averaging of runs into a run that loads and separates."""
+import importlib.util
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("soup", ROOT / "bench" / "soup.py")
+soup = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(soup)
+
+
+def _tiny(tiny_cache, run_dir, *extra):
+    import train
+    train.main(["--data", str(tiny_cache), "--run-dir", str(run_dir), "--base-filters", "2", "--batch-size", "4",
+                "--epochs", "1", "--steps-per-epoch", "1", "--verbose", "0", *extra])
+    return run_dir
+
+
+def _floats(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, node: out.__setitem__(name, node[...]) if isinstance(node, h5py.Dataset)
+                     and node.dtype.kind == "f" else None)
+    return out
+
+
+def test_soup_is_the_members_mean_and_loads(tiny_run, tiny_cache, tmp_path):
+    from separation import WindowModel
+    other = _tiny(tiny_cache, tmp_path / "seed1", "--seed", "1")
+    out = soup.soup([tiny_run, other], tmp_path / "soup")
+    a, b, mean = (_floats(run / "best.weights.h5") for run in (tiny_run, other, out))
+    assert a.keys() == mean.keys() and len(mean) > 4
+    assert any(not np.allclose(a[k], b[k]) for k in a)           # different members, so the test can fail
+    for name in mean:
+        np.testing.assert_allclose(mean[name], (a[name] + b[name]) / 2, rtol=1e-6, atol=1e-7)
+    model = WindowModel.from_run(out)
+    assert model.source_mags(np.ones((1, 512, 128, 1), np.float32)).shape[:3] == (1, 512, 128)
+    with pytest.raises(SystemExit, match="exists"):
+        soup.soup([tiny_run, other], out)
+
+
+def test_members_of_different_architectures_are_refused(tiny_run, tiny_cache, tmp_path):
+    wider = _tiny(tiny_cache, tmp_path / "base4", "--base-filters", "4")
+    with pytest.raises(SystemExit, match="share one architecture"):
+        soup.soup([tiny_run, wider], tmp_path / "soup")
+    assert not (tmp_path / "soup").exists() and not (tmp_path / "soup.partial").exists()
