@@ -27,8 +27,9 @@ TWO_SOURCE_TARGETS = [t for t in targets.TARGETS if len(targets.sources(t)) == 2
 SETS = {"valid": "data/musdb18-7/valid.h5", "test": "data/musdb18-7/test.h5"}
 
 
-def describe(config: dict) -> dict:
-    """What a run was trained on and to estimate, from its config.json."""
+def describe(config: dict, run_dir: Path | None = None) -> dict:
+    """What a run was trained on and to estimate, from its config.json (a soup's command is the
+    bench/soup.py line that made it from run_dir's members)."""
     args, data = config["args"], config["data"]
     remix = data.get("online_remix")
     if remix:
@@ -46,7 +47,10 @@ def describe(config: dict) -> dict:
                 f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
                 for k, v in args.items() if k in ("data", "online_remix", "target", "norm", "scaler", "loss",
                                                   "base_filters", "batch_size", "epochs", "steps_per_epoch",
-                                                  "lr", "lr_schedule", "init_from", "precision") and v not in (None, False))}
+                                                  "lr", "lr_schedule", "init_from", "precision") and v not in (None, False))
+            if not config.get("soup") else
+            "python bench/soup.py " + " ".join(config["soup"]["members"]) + f" --out {run_dir}"
+            + (" --weights last" if config["soup"]["weights"] == "last" else "")}
 
 
 def score_run(run_dir: Path, test_data: str, wiener_iterations: int, jobs: int) -> dict:
@@ -80,7 +84,9 @@ def write_table(results: dict, path: Path) -> None:
     for r in rows:
         if r["run"] not in seen:
             seen.add(r["run"])
-            lines.append(f"- {r['run']}: `{r['command']}` ({r['minutes']} min on {r['device']})")
+            cost = "no training: the members' weights averaged" if r["command"].startswith("python bench/soup.py") \
+                else f"{r['minutes']} min on {r['device']}"
+            lines.append(f"- {r['run']}: `{r['command']}` ({cost})")
     lines.append("")
     path.write_text("\n".join(lines))
 
@@ -105,7 +111,7 @@ def main() -> None:
         for wiener in args.wiener:
             key = f"{run_dir.name}|wiener{wiener}"
             entry = results.setdefault(key, {"run": run_dir.name, "wiener": wiener, "scores": {}})
-            entry.update(describe(config), started=config.get("started", ""),
+            entry.update(describe(config, run_dir), started=config.get("started", ""),
                          device=config["hardware"].get("cpu", "?"))
             for name in args.sets:
                 started = time.time()

@@ -7,6 +7,7 @@ import soundfile as sf
 import audio
 import runs
 import separate
+from conftest import ROOT
 from separation import AudioSource, SongSeparator, WindowModel
 
 
@@ -155,3 +156,23 @@ def test_shift_averaging_covers_every_frame_once_per_grid(rng):
         starts = [k * audio.WINDOW_FRAMES // shifts for k in range(shifts)]
         for first_frames, start in zip(model.calls, starts):
             np.testing.assert_array_equal(first_frames, mix_mag[:, start:start + 4])
+
+
+def test_each_postfilter_pass_multiplies_its_mask_in(tiny_cache):
+    """bench/postfilter.py --passes: a model that always says "vocals = accompaniment" masks by 1/2
+    per pass: one pass gives half the mixture, two a quarter (passes 0 = the mixture itself)."""
+    import importlib.util
+    import scoring
+    spec = importlib.util.spec_from_file_location("postfilter", ROOT / "bench" / "postfilter.py")
+    postfilter = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(postfilter)
+
+    class Halves:
+        def source_mags(self, windows):
+            return np.concatenate([windows, windows], axis=-1)
+
+    store = scoring.test_store([str(tiny_cache / "test.h5")])
+    mixture = postfilter.vocal_waves(store, Halves(), 1, 1.0, passes=0)
+    for passes in (1, 2):
+        for wave, mix in zip(postfilter.vocal_waves(store, Halves(), 1, 1.0, passes), mixture):
+            np.testing.assert_allclose(wave, mix * 0.5 ** passes, atol=1e-5)
