@@ -170,7 +170,8 @@ class Service:
         try:
             self.separator.separate_to_file(upload, job.folder, "{instrument}.{codec}", "wav", scratch=job.folder,
                                             on_progress=lambda fraction: setattr(job, "progress", min(0.99, fraction)),
-                                            on_warning=lambda text: setattr(job, "warning", text))
+                                            on_warning=lambda text: setattr(job, "warning", text),
+                                            isolate=True)      # an upload is a stranger's file
             self.spectrogram(job)
             job.progress, job.status = 1.0, "done"
         except audio.AudioError as exc:    # the page shows it; the server keeps going

@@ -20,6 +20,7 @@ vocal magnitude x mixture phase -> iSTFT (Nyquist row restored) -> the song's ex
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -214,13 +215,15 @@ class AudioSource:
         offset, duration: the range to read, in seconds (duration None = to the end).
         scratch: folder for the temporary decode (default: this process's scratch folder).
         decode: decode with FFmpeg even where libsndfile could read the file.
+        isolate: decode in a child process (the ffmpeg program, else PyAV in a child Python), for
+            files from strangers: a decoder crash cannot take the caller down.
     """
 
     def __init__(self, path: Path, offset: float = 0.0, duration: float | None = None,
-                 scratch: Path | None = None, decode: bool = False):
+                 scratch: Path | None = None, decode: bool = False, isolate: bool = False):
         import soundfile as sf
         self.path, self._tmp, self._sf = audio.check_file(path), None, None
-        self.scratch = scratch
+        self.scratch, self.isolate = scratch, isolate
         try:
             if decode:
                 raise RuntimeError("decode requested")
@@ -247,13 +250,10 @@ class AudioSource:
         unreadable = audio.AudioError(f"{self.path}: not a readable audio file (ffmpeg could not decode an audio "
                                       "stream from it)")
         try:
-            if audio.has_pyav():
-                sr, blocks = audio.decode_blocks(self.path)
-                first = next(blocks)
-                with sf.SoundFile(self._tmp.name, "w", sr, first.shape[1], "FLOAT", format="RF64") as out:
-                    out.write(first)
-                    for block in blocks:
-                        out.write(block)
+            if audio.has_pyav() and not (self.isolate and shutil.which("ffmpeg")):
+                # an untrusted file is decoded in a child process (the ffmpeg program where there is one)
+                decode = audio.decode_to_wav_isolated if self.isolate else audio.decode_to_wav
+                decode(self.path, Path(self._tmp.name))
             else:
                 self._run_ffmpeg()
             self._sf = sf.SoundFile(self._tmp.name)
@@ -678,7 +678,7 @@ class Separator:
     def separate_to_file(self, path: str | Path, out_dir: str | Path = "separated",
                          filename_format: str = DEFAULT_TEMPLATE, codec: str = "wav", offset: float = 0.0,
                          duration: float | None = None, on_progress=None, progress_bar: bool = False,
-                         scratch: Path | None = None, on_warning=None) -> dict[str, Path]:
+                         scratch: Path | None = None, on_warning=None, isolate: bool = False) -> dict[str, Path]:
         """Separate one file and write both stems (NAME.partial.EXT renamed when complete).
 
         Args:
@@ -691,16 +691,18 @@ class Separator:
             scratch: folder for temporary decodes (default: this process's scratch folder).
             on_warning: callback for a one-line warning (a damaged file read as far as it decodes);
                 default: printed to stderr.
+            isolate: decode formats libsndfile cannot read in a child process (untrusted files).
         Returns:
             {"vocals": path, "accompaniment": path}.
         """
         song, out = Path(path), Path(out_dir)
         paths = output_paths(song, out, filename_format, codec)
         try:
-            self._to_file(AudioSource(song, offset, duration, scratch), paths, codec, on_progress, progress_bar)
+            self._to_file(AudioSource(song, offset, duration, scratch, isolate=isolate), paths, codec, on_progress,
+                          progress_bar)
         except ShortRead as exc:
             # The header lied (a cut-off mp3, say): decode what is really there and start again.
-            source = AudioSource(song, offset, duration, scratch, decode=True)
+            source = AudioSource(song, offset, duration, scratch, decode=True, isolate=isolate)
             message = (f"{exc}; separating the {source.frames / source.sr:.1f} s that decode")
             (on_warning or (lambda text: print(f"warning: {text}", file=sys.stderr)))(message)
             self._to_file(source, paths, codec, on_progress, progress_bar)

@@ -111,3 +111,27 @@ def test_in_process_decode_refuses_non_audio_in_one_line(tmp_path):
         (tmp_path / name).write_bytes(data)
         with pytest.raises(audio.AudioError, match=name.replace(".", r"\.") + ": not a readable audio file"):
             audio.decode_blocks(tmp_path / name)[1].__next__()
+
+
+@pytest.mark.skipif(not audio.has_pyav(), reason="PyAV not installed")
+def test_untrusted_files_are_decoded_in_a_child_process(m4a, tiny_run, tmp_path, monkeypatch):
+    import separation
+
+    def not_here(*args):
+        raise AssertionError("decoded in the calling process")
+
+    monkeypatch.setattr(audio, "decode_to_wav", not_here)
+    monkeypatch.setattr(separation.shutil, "which", lambda name: None)      # no ffmpeg program: PyAV in a child
+    separator = separation.Separator.from_run(tiny_run)
+    paths = separator.separate_to_file(m4a, tmp_path / "out", isolate=True)
+    assert paths["vocals"].exists()
+    with pytest.raises(AssertionError, match="calling process"):            # the check can fail
+        separator.separate_to_file(m4a, tmp_path / "out2")
+    # the page's length check without ffprobe reads the headers in a child too
+    monkeypatch.setattr(audio, "pyav_duration", not_here)
+    monkeypatch.setattr(audio.shutil, "which", lambda name: None)
+    assert abs(audio.duration(m4a) - 2.5) < 0.1
+    # a decoder that dies (a crafted file crashing FFmpeg) is one AudioError, and the caller lives on
+    monkeypatch.setattr(audio, "_CHILD", "import os; os.abort()")
+    with pytest.raises(audio.AudioError, match=r"song\.m4a: the decoder failed on it \(exit status -6\)"):
+        audio.decode_to_wav_isolated(m4a, tmp_path / "x.wav")
