@@ -130,7 +130,7 @@ def decode_blocks(path: Path) -> tuple[int, Iterator[np.ndarray]]:
             except av.FFmpegError:
                 continue
             for frame in decoded:
-                if frame.format.name == "fltp" and frame.rate == sr and frame.layout.nb_channels == channels:
+                if frame.format.name == "fltp" and frame.rate == sr and len(frame.layout.channels) == channels:
                     yield frame.to_ndarray().T
                 else:
                     yield from (f.to_ndarray().reshape(-1, channels) for f in resampler.resample(frame))
