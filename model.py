@@ -139,3 +139,15 @@ def load_released_weights(path: str | Path, model=None):
         for layer, values in zip(model_layers, by_type[kind]):
             layer.set_weights(values)
     return model
+
+
+def freeze_batchnorm(model) -> int:
+    """Put every BatchNormalization layer in inference mode for training: its moving statistics and
+    its scale and offset stay as they are (Keras runs a non-trainable BatchNormalization with its
+    moving statistics). For fine-tuning a trained model on small batches: the statistics learnt over
+    the whole first training do not drift with each batch. Returns how many layers were frozen."""
+    from keras import layers
+    frozen = [layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
+    for layer in frozen:
+        layer.trainable = False
+    return len(frozen)

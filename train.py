@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--clipnorm", type=float, default=0, metavar="NORM",
                    help="clip each step's gradient to this global norm before Adam (bounds the steps a loud "
                         "batch would cause: the demo recipe's early spikes); 0 = no clipping")
+    g.add_argument("--freeze-batchnorm", action="store_true",
+                   help="keep the BatchNormalization layers in inference mode (statistics, scale and offset "
+                        "fixed): for fine-tuning an --init-from run on small batches")
     g.add_argument("--reduce-lr-on-plateau", action="store_true",
                    help="halve the learning rate after 2 epochs without validation improvement (report 001)")
     g.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
@@ -243,6 +246,8 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
             if args.init_from:
                 config["init_from"] = init_from(net, args.init_from)
                 runs.write_json(run_dir / "config.json", config)
+            if args.freeze_batchnorm:
+                print(f"train: {model_lib.freeze_batchnorm(net)} BatchNormalization layers frozen", flush=True)
             lr = args.lr if args.lr_schedule == "constant" else \
                 keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=epochs * steps, alpha=0.01)
             loss = losses.get(args.loss, args.norm, args.scaler, len(targets.sources(args.target)))

@@ -299,3 +299,30 @@ def test_onednn_is_switched_on_before_tensorflow_unless_the_user_chose():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
                          env={**env, "TF_ENABLE_ONEDNN_OPTS": "0"})
     assert out.stdout.strip() == "0", out
+
+
+def test_freeze_batchnorm_keeps_the_parents_statistics_and_trains_the_rest(tiny_run, tiny_cache, tmp_path):
+    import h5py
+
+    def weights(path):
+        out = {}
+        with h5py.File(path, "r") as f:
+            f["layers"].visititems(lambda name, node: out.__setitem__(name, node[...])
+                                   if isinstance(node, h5py.Dataset) else None)
+        return out                  # the model's own variables (the file also holds the optimizer's)
+
+    common = ["--data", str(tiny_cache), "--base-filters", "2", "--batch-size", "4", "--epochs", "1",
+              "--steps-per-epoch", "3", "--lr", "0.01", "--init-from", str(tiny_run), "--verbose", "0"]
+    parent = weights(tiny_run / "best.weights.h5")
+    for frozen in (True, False):
+        run_dir = tmp_path / f"frozen-{frozen}"
+        train.main([*common, "--run-dir", str(run_dir), *(["--freeze-batchnorm"] if frozen else [])])
+        child = weights(run_dir / "last.weights.h5")
+        assert child.keys() == parent.keys()
+        bn = [k for k in parent if k.startswith("batch_normalization")]
+        other = [k for k in parent if k not in bn]
+        assert bn and other
+        assert all(np.array_equal(child[k], parent[k]) for k in bn) == frozen     # moving stats, scale, offset
+        assert any(not np.array_equal(child[k], parent[k]) for k in other)     # the convolutions learn
+        assert runs.read_config(run_dir)["args"]["freeze_batchnorm"] is frozen
+        runs.load_run(run_dir)                  # its weights load into the plain (unfrozen) model
