@@ -27,6 +27,25 @@ TWO_SOURCE_TARGETS = [t for t in targets.TARGETS if len(targets.sources(t)) == 2
 SETS = {"valid": "data/musdb18-7/valid.h5", "test": "data/musdb18-7/test.h5"}
 
 
+COMMAND_ARGS = ("data", "online_remix", "remix_coherent", "remix_gain", "remix_stem_dropout", "target", "norm",
+                "scaler", "loss", "base_filters", "batch_size", "epochs", "steps_per_epoch", "lr", "lr_schedule",
+                "clipnorm", "freeze_batchnorm", "init_from", "precision")
+REMIX_ARGS = ("remix_coherent", "remix_gain", "remix_stem_dropout")
+
+
+def train_command(args: dict) -> str:
+    """The train.py line of a run's recorded args (the options the ablation varies; flags as flags,
+    options at their off value and remix options of a run without remixing left out)."""
+    parts = []
+    for key, value in args.items():
+        if key not in COMMAND_ARGS or value in (None, False) or (key == "clipnorm" and not value) or \
+                (key in REMIX_ARGS and (not args.get("online_remix") or (key == "remix_coherent" and not value))):
+            continue
+        flag = "--" + key.replace("_", "-")
+        parts.append(flag if value is True else f"{flag} {' '.join(map(str, value)) if isinstance(value, list) else value}")
+    return "python train.py " + " ".join(parts)
+
+
 def describe(config: dict, run_dir: Path | None = None) -> dict:
     """What a run was trained on and to estimate, from its config.json (a soup's command is the
     bench/soup.py line that made it from run_dir's members)."""
@@ -43,12 +62,7 @@ def describe(config: dict, run_dir: Path | None = None) -> dict:
     return {"training": training, "target": args["target"], "loss": args["loss"], "base": args["base_filters"],
             "examples": config["results"]["completed_epochs"] * data["steps_per_epoch"] * args["batch_size"],
             "minutes": round(config["results"]["train_seconds"] / 60, 1),
-            "command": "python train.py " + " ".join(
-                f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-                for k, v in args.items() if k in ("data", "online_remix", "target", "norm", "scaler", "loss",
-                                                  "base_filters", "batch_size", "epochs", "steps_per_epoch",
-                                                  "lr", "lr_schedule", "init_from", "precision") and v not in (None, False))
-            if not config.get("soup") else
+            "command": train_command(args) if not config.get("soup") else
             "python bench/soup.py " + " ".join(config["soup"]["members"]) + f" --out {run_dir}"
             + (" --weights last" if config["soup"]["weights"] == "last" else "")}
 

@@ -7,7 +7,8 @@ Runs fine-tuned from one parent (siblings, or a run and its parent) often sit in
 their average can beat each of them at no cost at inference: the soup is the same model. Every
 member must have the same architecture and output (same weight names and shapes). The soup is a
 complete run folder: the first member's config.json with a "soup" entry naming the members (its
-name and training history stay the first member's), and best.weights.h5 = the mean.
+name and training history stay the first member's), and best.weights.h5 = the mean of the model's
+weights (without optimizer state).
 """
 from __future__ import annotations
 
@@ -44,16 +45,19 @@ def soup(members: list[Path], out: Path, weights: str = "best") -> Path:
     sources = [h5py.File(path, "r") for path in files]
     try:
         with h5py.File(partial / "best.weights.h5", "r+") as target:
-            def average(name, node):
+            if "optimizer" in target:           # the model's weights only: members' Adam states differ
+                del target["optimizer"]
+
+            def average(_, node):
                 if isinstance(node, h5py.Dataset) and node.dtype.kind == "f":
-                    stack = []
+                    key, stack = node.name.lstrip("/"), []          # e.g. layers/conv2d/vars/0
                     for run, source in zip(members, sources):
-                        if name not in source or source[name].shape != node.shape:
-                            raise SystemExit(f"soup: {run} has no weight {name} of shape {node.shape}: "
+                        if key not in source or source[key].shape != node.shape:
+                            raise SystemExit(f"soup: {run} has no weight {key} of shape {node.shape}: "
                                              "members must share one architecture")
-                        stack.append(source[name][...])
+                        stack.append(source[key][...])
                     node[...] = np.mean(stack, axis=0)
-            target.visititems(average)
+            target["layers"].visititems(average)
     except BaseException:
         shutil.rmtree(partial)          # nothing half-made is left behind
         raise

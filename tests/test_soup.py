@@ -1,4 +1,4 @@
-"""bench/soup.py: weight averaging of runs into a run that loads and separates."""
+"""bench/soup.py: weight averaging of runs into a run that loads and separates; bench/ablation.py's commands."""
 import importlib.util
 from pathlib import Path
 
@@ -20,10 +20,11 @@ def _tiny(tiny_cache, run_dir, *extra):
 
 
 def _floats(path):
+    """The model's float weights (the members' files also hold Adam's state, the soup's does not)."""
     out = {}
     with h5py.File(path, "r") as f:
-        f.visititems(lambda name, node: out.__setitem__(name, node[...]) if isinstance(node, h5py.Dataset)
-                     and node.dtype.kind == "f" else None)
+        f["layers"].visititems(lambda name, node: out.__setitem__(name, node[...])
+                               if isinstance(node, h5py.Dataset) and node.dtype.kind == "f" else None)
     return out
 
 
@@ -36,6 +37,8 @@ def test_soup_is_the_members_mean_and_loads(tiny_run, tiny_cache, tmp_path):
     assert any(not np.allclose(a[k], b[k]) for k in a)           # different members, so the test can fail
     for name in mean:
         np.testing.assert_allclose(mean[name], (a[name] + b[name]) / 2, rtol=1e-6, atol=1e-7)
+    with h5py.File(out / "best.weights.h5", "r") as f:
+        assert "optimizer" not in f
     model = WindowModel.from_run(out)
     assert model.source_mags(np.ones((1, 512, 128, 1), np.float32)).shape[:3] == (1, 512, 128)
     with pytest.raises(SystemExit, match="exists"):
@@ -47,3 +50,17 @@ def test_members_of_different_architectures_are_refused(tiny_run, tiny_cache, tm
     with pytest.raises(SystemExit, match="share one architecture"):
         soup.soup([tiny_run, wider], tmp_path / "soup")
     assert not (tmp_path / "soup").exists() and not (tmp_path / "soup.partial").exists()
+
+
+def test_ablation_commands_show_flags_as_flags_and_only_the_options_a_run_used():
+    import sys
+    sys.path.insert(0, str(ROOT / "bench"))         # as when run as a script: its helpers sit beside it
+    spec = importlib.util.spec_from_file_location("ablation", ROOT / "bench" / "ablation.py")
+    ablation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablation)
+    args = {"loss": "sdr", "clipnorm": 0, "freeze_batchnorm": True, "online_remix": None, "remix_coherent": 1.0,
+            "remix_gain": [1.0, 1.0], "data": ["data/r2"], "seed": 0}
+    assert ablation.train_command(args) == "python train.py --loss sdr --freeze-batchnorm --data data/r2"
+    args.update(online_remix="data/full-src", clipnorm=1.0, freeze_batchnorm=False)
+    assert ablation.train_command(args) == ("python train.py --loss sdr --clipnorm 1.0 --online-remix data/full-src "
+                                            "--remix-coherent 1.0 --remix-gain 1.0 1.0 --data data/r2")
