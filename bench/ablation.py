@@ -89,10 +89,12 @@ def write_table(results: dict, path: Path) -> None:
         post = f"Wiener, {r['wiener']} it." if r["wiener"] else \
             ("soft masks" if r["target"] in TWO_SOURCE_TARGETS else "none (the paper's chain)")
         loss = r.get("loss") or (re.search(r"--loss (\w+)", r["command"]) or [None, "mse"])[1]
+        def cell(scores: dict, key: str) -> str:
+            return f"{scores[key]:.2f}" if key in scores else "-"      # "-": that song set not scored
+
         lines.append(f"| {r['run']} | {r['training']} | {r['target']} | {loss} | {post} | {r['examples']} | "
-                     f"**{v.get('SDR', float('nan')):.2f}** | {v.get('SIR', float('nan')):.2f} | "
-                     f"{t.get('SDR', float('nan')):.2f} | {t.get('SIR', float('nan')):.2f} | "
-                     f"{t.get('acc_SDR', float('nan')):.2f} |")
+                     f"**{cell(v, 'SDR')}** | {cell(v, 'SIR')} | {cell(t, 'SDR')} | {cell(t, 'SIR')} | "
+                     f"{cell(t, 'acc_SDR')} |")
     lines += ["", "Commands:", ""]
     seen = set()
     for r in rows:
