@@ -137,23 +137,21 @@ def decode_blocks(path: Path) -> tuple[int, Iterator[np.ndarray]]:
         yield from (f.to_ndarray().reshape(-1, channels) for f in resampler.resample(None))
 
     def blocks() -> Iterator[np.ndarray]:
-        pending, pending_samples, decoded = [], 0, 0
+        pending, pending_samples, any_yielded = [], 0, False
         try:
             for frame in frames():
                 pending.append(frame)
                 pending_samples += len(frame)
                 if pending_samples >= DECODE_BLOCK:       # a few big writes, not one per codec frame
-                    decoded += pending_samples
                     yield np.concatenate(pending)
-                    pending, pending_samples = [], 0
+                    pending, pending_samples, any_yielded = [], 0, True
         except av.FFmpegError:          # a container that breaks off mid-way: what decoded is kept
             pass
         finally:
             container.close()
         if pending_samples:
-            decoded += pending_samples
             yield np.concatenate(pending)
-        if decoded == 0:
+        elif not any_yielded:
             raise AudioError(unreadable)
 
     return sr, blocks()

@@ -93,12 +93,17 @@ class RemixSampler:
         song = int(songs[rng.integers(len(songs))])
         return self.store.read(stem, song, self._offset(rng, song), audio.EXCERPT_SAMPLES)
 
-    def _kept_stems(self, rng) -> np.ndarray:
-        """Which MUSDB18 stems an accompaniment keeps (stem dropout, never all three left out)."""
+    def _stems_mix(self, rng, excerpt) -> np.ndarray:
+        """An accompaniment of MUSDB18 stems: each kept one (stem dropout, never all three left out)
+        times a random gain; excerpt(stem) gives the stem's samples."""
         keep = rng.random(len(MUSDB_STEMS)) >= self.config.stem_dropout
         if not keep.any():
             keep[rng.integers(len(MUSDB_STEMS))] = True
-        return keep
+        accomp = np.zeros(audio.EXCERPT_SAMPLES, np.float32)
+        for stem, kept in zip(MUSDB_STEMS, keep):
+            if kept:
+                accomp += self._gain(rng) * excerpt(stem)
+        return accomp
 
     def _coherent(self, rng) -> tuple[np.ndarray, np.ndarray]:
         """(vocal, accompaniment) of one vocal song at one offset: its real mix with every part's gain
@@ -109,11 +114,8 @@ class RemixSampler:
         vocal = np.zeros(n, np.float32)
         if rng.random() >= self.config.vocal_free:
             vocal = self._gain(rng) * self.store.read("vocals", song, offset, n)
-        accomp = np.zeros(n, np.float32)
         if self.store.start["drums"][song] >= 0:
-            for stem, kept in zip(MUSDB_STEMS, self._kept_stems(rng)):
-                if kept:
-                    accomp += self._gain(rng) * self.store.read(stem, song, offset, n)
+            accomp = self._stems_mix(rng, lambda stem: self.store.read(stem, song, offset, n))
         else:
             accomp = self._gain(rng) * self.store.read("accompaniment", song, offset, n)
         return vocal, accomp
@@ -136,9 +138,7 @@ class RemixSampler:
                 vocals[i] = self._gain(rng) * self._excerpt(rng, "vocals", family)
             use_stems = self.has_stems and (not len(self.accomp_songs) or rng.random() < cfg.stems_share)
             if use_stems:
-                for stem, kept in zip(MUSDB_STEMS, self._kept_stems(rng)):
-                    if kept:
-                        accomp[i] += self._gain(rng) * self._excerpt(rng, stem, self.stem_songs[stem])
+                accomp[i] = self._stems_mix(rng, lambda stem: self._excerpt(rng, stem, self.stem_songs[stem]))
             else:
                 accomp[i] = self._gain(rng) * self._excerpt(rng, "accompaniment", self.accomp_songs)
         return vocals, accomp

@@ -22,6 +22,22 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 TINY_SR = 22050            # not 44.1 kHz, so the resampling path is exercised
 
 
+def encode(wav: Path, out: Path, *codec: str) -> Path:
+    """`wav` re-encoded by the ffmpeg program to `out` (format from its suffix, options in codec)."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), *codec, str(out)], check=True)
+    return out
+
+
+def model_weights(path: Path) -> dict:
+    """A Keras .weights.h5 file's model variables by name (not the optimizer state it may also hold)."""
+    import h5py
+    out = {}
+    with h5py.File(path, "r") as f:
+        f["layers"].visititems(lambda name, node: out.__setitem__(name, node[...])
+                               if isinstance(node, h5py.Dataset) else None)
+    return out
+
+
 def needs_shared_data(sub: str):
     """Skip marker for tests that use ../shared/data (absent in a user's fresh clone)."""
     return pytest.mark.skipif(not (SHARED_DATA / sub).exists(), reason=f"../shared/data/{sub} not present")

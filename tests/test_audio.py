@@ -1,10 +1,9 @@
-import subprocess
-
 import numpy as np
 import pytest
 
 import audio
 from cache import WindowStore, resolve_caches
+from conftest import encode
 
 
 def test_window_count_and_valid_frames():
@@ -80,9 +79,7 @@ def m4a(tmp_path, rng):
     import soundfile as sf
     wav = tmp_path / "song.wav"
     sf.write(str(wav), (0.2 * rng.standard_normal((int(2.5 * 22050), 2))).astype(np.float32), 22050)
-    path = tmp_path / "song.m4a"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-c:a", "aac", str(path)], check=True)
-    return path
+    return encode(wav, tmp_path / "song.m4a", "-c:a", "aac")
 
 
 @pytest.mark.skipif(not audio.has_pyav(), reason="PyAV not installed")

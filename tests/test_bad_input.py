@@ -20,7 +20,7 @@ import runs
 import scratch
 import separate
 import train
-from conftest import ROOT, app_server
+from conftest import ROOT, app_server, encode
 
 
 def _song(path: Path, seconds: float, sr: int = 44100, channels: int = 2, seed: int = 0) -> Path:
@@ -29,11 +29,6 @@ def _song(path: Path, seconds: float, sr: int = 44100, channels: int = 2, seed: 
     x = 0.2 * np.sin(2 * np.pi * 330 * t)[:, None] + 0.05 * rng.standard_normal((len(t), channels))
     sf.write(path, x.astype(np.float32), sr, format="WAV")
     return path
-
-
-def _encode(wav: Path, out: Path, *codec: str) -> Path:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), *codec, str(out)], check=True)
-    return out
 
 
 def _cut(path: Path, fraction: float = 0.5) -> Path:
@@ -63,8 +58,8 @@ def _my_scratch_dirs(pid: int) -> list[Path]:
 def test_damaged_files_never_stop_the_batch(tiny_run, tmp_path, capsys):
     good = _song(tmp_path / "good.wav", 4.0)
     long = _song(tmp_path / "long.wav", 12.0, seed=1)
-    cut_mp3 = _cut(_encode(long, tmp_path / "long.mp3", "-c:a", "libmp3lame"))        # header promises 12 s
-    cut_m4a = _cut(_encode(long, tmp_path / "long.m4a", "-c:a", "aac"))
+    cut_mp3 = _cut(encode(long, tmp_path / "long.mp3", "-c:a", "libmp3lame"))        # header promises 12 s
+    cut_m4a = _cut(encode(long, tmp_path / "long.m4a", "-c:a", "aac"))
     out = tmp_path / "out"
     with pytest.raises(SystemExit) as exit_info:
         separate.main([str(cut_mp3), str(cut_m4a), str(good), "--run", str(tiny_run), "--out", str(out)])
@@ -105,7 +100,7 @@ def test_names_from_input_files_stay_inside_the_output_folder(tiny_run, tmp_path
 
 def test_sigterm_mid_separation_leaves_nothing(tiny_run, tmp_path):
     wav = _song(tmp_path / "long.wav", 240.0, sr=22050, channels=2)
-    m4a = _encode(wav, tmp_path / "long.m4a", "-c:a", "aac")        # decoded through ffmpeg to scratch
+    m4a = encode(wav, tmp_path / "long.m4a", "-c:a", "aac")        # decoded through ffmpeg to scratch
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, str(ROOT / "separate.py"), str(m4a), "--run", str(tiny_run),
                              "--out", str(out), "--chunk-windows", "2"], stderr=subprocess.PIPE, text=True, cwd=ROOT)
@@ -259,7 +254,7 @@ def test_page_refuses_oversized_uploads_without_storing_them(page_server):
 
 
 def test_page_accepts_webm_opus(page_server, tmp_path):
-    webm = _encode(_song(tmp_path / "v.wav", 3.0, sr=48000), tmp_path / "v.webm", "-c:a", "libopus")
+    webm = encode(_song(tmp_path / "v.wav", 3.0, sr=48000), tmp_path / "v.webm", "-c:a", "libopus")
     body, content_type = _multipart("v.webm", webm.read_bytes())
     status, text = _post(page_server["port"], body, {"Content-Type": content_type, "Content-Length": str(len(body))})
     assert status == 200 and '"id"' in text, text

@@ -12,7 +12,7 @@ import soundfile as sf
 import audio
 import export
 import separation
-from conftest import ROOT, SHARED_DATA, needs_shared_data
+from conftest import ROOT, SHARED_DATA, encode, needs_shared_data
 
 # An exported graph may differ from the Keras one by float32 reordering only: 1e-4 of the largest output.
 TOLERANCE = 1e-4
@@ -85,8 +85,7 @@ def test_separation_runs_where_tensorflow_cannot_be_imported(exported_run, tmp_p
     sf.write(song, (0.1 * rng.standard_normal((44100 * 3, 2))).astype(np.float32), 44100)
     songs = [song]
     if audio.has_pyav():        # and an AAC file with no ffmpeg program on PATH (the musician's install)
-        songs.append(tmp_path / "song2.m4a")
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(song), "-c:a", "aac", str(songs[1])], check=True)
+        songs.append(encode(song, tmp_path / "song2.m4a", "-c:a", "aac"))
     # A process in which `import tensorflow` (and keras) fails, as on a machine without them.
     probe = ("import sys\nsys.modules['tensorflow'] = None\nsys.modules['keras'] = None\n"
              f"sys.path.insert(0, {str(ROOT)!r})\nimport separate\n"

@@ -1,12 +1,12 @@
 """bench/soup.py: weight averaging of runs into a run that loads and separates; bench/ablation.py's commands."""
 import importlib.util
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT, model_weights
+
 spec = importlib.util.spec_from_file_location("soup", ROOT / "bench" / "soup.py")
 soup = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(soup)
@@ -19,20 +19,12 @@ def _tiny(tiny_cache, run_dir, *extra):
     return run_dir
 
 
-def _floats(path):
-    """The model's float weights (the members' files also hold Adam's state, the soup's does not)."""
-    out = {}
-    with h5py.File(path, "r") as f:
-        f["layers"].visititems(lambda name, node: out.__setitem__(name, node[...])
-                               if isinstance(node, h5py.Dataset) and node.dtype.kind == "f" else None)
-    return out
-
-
 def test_soup_is_the_members_mean_and_loads(tiny_run, tiny_cache, tmp_path):
     from separation import WindowModel
     other = _tiny(tiny_cache, tmp_path / "seed1", "--seed", "1")
     out = soup.soup([tiny_run, other], tmp_path / "soup")
-    a, b, mean = (_floats(run / "best.weights.h5") for run in (tiny_run, other, out))
+    a, b, mean = ({k: v for k, v in model_weights(run / "best.weights.h5").items() if v.dtype.kind == "f"}
+                  for run in (tiny_run, other, out))
     assert a.keys() == mean.keys() and len(mean) > 4
     assert any(not np.allclose(a[k], b[k]) for k in a)           # different members, so the test can fail
     for name in mean:

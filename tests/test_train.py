@@ -9,7 +9,7 @@ import pytest
 import model as model_lib
 import runs
 import train
-from conftest import ROOT
+from conftest import ROOT, model_weights
 
 TINY = ["--base-filters", "4", "--batch-size", "4", "--steps-per-epoch", "3", "--lr", "3e-3", "--verbose", "0"]
 
@@ -302,22 +302,13 @@ def test_onednn_is_switched_on_before_tensorflow_unless_the_user_chose():
 
 
 def test_freeze_batchnorm_keeps_the_parents_statistics_and_trains_the_rest(tiny_run, tiny_cache, tmp_path):
-    import h5py
-
-    def weights(path):
-        out = {}
-        with h5py.File(path, "r") as f:
-            f["layers"].visititems(lambda name, node: out.__setitem__(name, node[...])
-                                   if isinstance(node, h5py.Dataset) else None)
-        return out                  # the model's own variables (the file also holds the optimizer's)
-
     common = ["--data", str(tiny_cache), "--base-filters", "2", "--batch-size", "4", "--epochs", "1",
               "--steps-per-epoch", "3", "--lr", "0.01", "--init-from", str(tiny_run), "--verbose", "0"]
-    parent = weights(tiny_run / "best.weights.h5")
+    parent = model_weights(tiny_run / "best.weights.h5")
     for frozen in (True, False):
         run_dir = tmp_path / f"frozen-{frozen}"
         train.main([*common, "--run-dir", str(run_dir), *(["--freeze-batchnorm"] if frozen else [])])
-        child = weights(run_dir / "last.weights.h5")
+        child = model_weights(run_dir / "last.weights.h5")
         assert child.keys() == parent.keys()
         bn = [k for k in parent if k.startswith("batch_normalization")]
         other = [k for k in parent if k not in bn]
