@@ -58,6 +58,9 @@ def remove_scratch() -> None:
         _scratch = None
 
 
+_terminated = False                 # SIGTERM arrived (handle_termination's handler ran)
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so the same `finally` blocks clean up."""
 
@@ -65,5 +68,15 @@ class Terminated(KeyboardInterrupt):
 def handle_termination() -> None:
     """Make SIGTERM raise `Terminated` in the main thread (call from a command's main)."""
     def _raise(signum, frame):
+        global _terminated
+        _terminated = True
         raise Terminated()
     signal.signal(signal.SIGTERM, _raise)
+
+
+def raise_if_terminated() -> None:
+    """Raise `Terminated` if SIGTERM has arrived. The handler's own raise is lost when the signal lands
+    in code that ignores exceptions (a garbage-collector callback, a __del__: Python prints "Exception
+    ignored" and goes on), so long work calls this between its steps."""
+    if _terminated:
+        raise Terminated()

@@ -30,6 +30,7 @@ import numpy as np
 import audio
 import normalize
 import runs
+import scratch
 import targets
 
 FORMATS = {"wav": ("WAV", "FLOAT"), "flac": ("FLAC", "PCM_24"), "ogg": ("OGG", "VORBIS"), "mp3": ("MP3", "MPEG_LAYER_III")}
@@ -244,7 +245,6 @@ class AudioSource:
         memory stays flat whatever the song's length: in this process by PyAV where it is installed,
         else by the ffmpeg program (whose WAV header carries the rate and channels: no ffprobe run)."""
         import soundfile as sf
-        import scratch
         self._tmp = tempfile.NamedTemporaryFile(suffix=".wav", delete=False, dir=self.scratch or scratch.scratch_dir())
         self._tmp.close()
         unreadable = audio.AudioError(f"{self.path}: not a readable audio file (ffmpeg could not decode an audio "
@@ -508,6 +508,7 @@ class SongSeparator:
         pending = None                    # the previous chunk's vocal/mixture tail awaiting its cross-fade
         written = 0
         for start in range(0, source.frames, chunk):
+            scratch.raise_if_terminated()
             last = start + chunk >= source.frames
             # Overlap only between chunks: the model would spend it on silence before and after the
             # song; the last chunk stops at the song's end (a short song is one short chunk).
@@ -729,6 +730,7 @@ class Separator:
                         on_progress(done / source.frames)
 
                 self.song_separator.run(source, writers, progress)
+            scratch.raise_if_terminated()      # stems finished after a SIGTERM are not kept either
             complete = True
         finally:
             writers.close(complete)

@@ -117,6 +117,21 @@ def test_sigterm_mid_separation_leaves_nothing(tiny_run, tmp_path):
     assert not _my_scratch_dirs(proc.pid)
 
 
+def test_a_sigterm_whose_exception_was_lost_still_stops_the_song(tiny_run, tmp_path, monkeypatch):
+    """The handler's raise can land in a garbage-collector callback, which prints "Exception ignored"
+    and goes on (seen on CI with JAX's callback): the flag it set stops the song at the next chunk
+    and no stem is kept."""
+    from separation import Separator
+    wav = _song(tmp_path / "t.wav", 8.0)
+    separator = Separator.from_run(tiny_run)
+    separator.separate_to_file(wav, tmp_path / "before")        # not terminated: stems written
+    assert len(list((tmp_path / "before").rglob("*.wav"))) == 2
+    monkeypatch.setattr(scratch, "_terminated", True)
+    with pytest.raises(scratch.Terminated):
+        separator.separate_to_file(wav, tmp_path / "out")
+    assert not list((tmp_path / "out").rglob("*.wav"))
+
+
 def test_stale_scratch_folders_are_swept(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     stale = tmp_path / f"{scratch.PREFIX}{int(dead.stdout)}-abc"
