@@ -100,23 +100,32 @@ def _cycle(rng: np.random.Generator, n_items: int, count: int) -> np.ndarray:
     return np.concatenate([rng.permutation(n_items) for _ in range(passes)])[:count]
 
 
-def epoch_recipes(store, epoch: int, seed: int, mix=PAPER_MIX, augment: bool = True,
-                  drop_silent_vocals: bool = False, across_songs: bool = False,
-                  shuffle: bool = True) -> np.ndarray:
-    """The examples of one epoch, deterministic in (seed, epoch).
+def parse_source_weight(text: str) -> tuple[str, int]:
+    """'musdb=8' -> ('musdb', 8): each window of that source appears in 8 recipes per epoch."""
+    name, _, count = text.partition("=")
+    if not name or not count.isdigit() or int(count) < 1:
+        raise argparse.ArgumentTypeError(f"--source-weight wants SOURCE=COPIES with COPIES >= 1, e.g. musdb=8; "
+                                         f"got {text!r}")
+    return name, int(count)
 
-    Args:
-        store: a cache.WindowStore of training windows.
-        epoch: epoch number (changes splice choices, blackout starts and order).
-        seed: run seed.
-        mix: (original, splice, blackout) shares or 'released'.
-        augment: False gives the originals only.
-        drop_silent_vocals: drop windows whose vocal is nearly silent (released code).
-        across_songs: allow splices across song boundaries (released code).
-        shuffle: shuffle the examples.
-    """
-    rng = np.random.default_rng([seed, epoch])
-    usable = usable_windows(store, drop_silent_vocals)
+
+def window_copies(store, source_weights: dict[str, int] | None) -> np.ndarray:
+    """Recipes per epoch for each window of the store (1 unless its song's source is weighted)."""
+    copies = np.ones(len(store), dtype=np.int64)
+    if not source_weights:
+        return copies
+    sources = np.asarray(store.songs["source"])
+    unknown = sorted(set(source_weights) - set(sources.tolist()))
+    if unknown:
+        raise ValueError(f"--source-weight names {unknown}, but the training caches hold the sources "
+                         f"{sorted(set(sources.tolist()))}")
+    per_song = np.array([source_weights.get(s, 1) for s in sources], dtype=np.int64)
+    return per_song[store.song_id]
+
+
+def _recipes(store, rng: np.random.Generator, usable: np.ndarray, mix, augment: bool,
+             across_songs: bool) -> np.ndarray:
+    """Unshuffled recipes made from the windows `usable` (originals, splices, blackouts)."""
     n_orig, n_splice, n_black = composition(len(usable), mix) if augment else (len(usable), 0, 0)
     pairs = splice_pairs(store, usable, across_songs)
     if n_splice and len(pairs) == 0:
@@ -133,6 +142,35 @@ def epoch_recipes(store, epoch: int, seed: int, mix=PAPER_MIX, augment: bool = T
     recipes["kind"][part] = BLACKOUT
     recipes["first"][part] = usable[_cycle(rng, len(usable), n_black)]
     recipes["start"][part] = rng.integers(0, MAX_BLACKOUT_START + 1, size=n_black)
+    return recipes
+
+
+def epoch_recipes(store, epoch: int, seed: int, mix=PAPER_MIX, augment: bool = True,
+                  drop_silent_vocals: bool = False, across_songs: bool = False,
+                  shuffle: bool = True, source_weights: dict[str, int] | None = None) -> np.ndarray:
+    """The examples of one epoch, deterministic in (seed, epoch).
+
+    Args:
+        store: a cache.WindowStore of training windows.
+        epoch: epoch number (changes splice choices, blackout starts and order).
+        seed: run seed.
+        mix: (original, splice, blackout) shares or 'released'.
+        augment: False gives the originals only.
+        drop_silent_vocals: drop windows whose vocal is nearly silent (released code).
+        across_songs: allow splices across song boundaries (released code).
+        shuffle: shuffle the examples.
+        source_weights: {source: copies}, e.g. {"musdb": 8}: that source's windows get `copies`
+            sets of recipes per epoch, each with its own splices and blackouts (oversampling the
+            songs like the test set, where MIR-1K clips are 90 % of the windows).
+    """
+    rng = np.random.default_rng([seed, epoch])
+    usable = usable_windows(store, drop_silent_vocals)
+    parts = [_recipes(store, rng, usable, mix, augment, across_songs)]
+    copies = window_copies(store, source_weights)
+    for copy in range(1, int(copies.max())):
+        extra_rng = np.random.default_rng([seed, epoch, copy])
+        parts.append(_recipes(store, extra_rng, usable[copies[usable] > copy], mix, augment, across_songs))
+    recipes = np.concatenate(parts) if len(parts) > 1 else parts[0]
     return recipes[rng.permutation(len(recipes))] if shuffle else recipes
 
 
@@ -194,6 +232,9 @@ def add_augment_args(parser: argparse.ArgumentParser) -> None:
                    help="also splice across song boundaries, as the released code did")
     g.add_argument("--drop-silent-vocals", action="store_true",
                    help="drop windows whose vocal waveform sums below 100 (released code)")
+    g.add_argument("--source-weight", type=parse_source_weight, action="append", default=[], metavar="SOURCE=COPIES",
+                   help="oversample a source of the training caches: each of its windows gets COPIES sets of "
+                        "recipes per epoch (e.g. musdb=8; sources: musdb, mir1k, mir1k-extra); repeatable")
 
 
 def main(argv=None) -> None:
@@ -206,8 +247,11 @@ def main(argv=None) -> None:
     add_augment_args(parser)
     args = parser.parse_args(argv)
     store = WindowStore(resolve_caches(args.data, "train"))
-    recipes = epoch_recipes(store, 0, args.seed, args.mix, args.augment, args.drop_silent_vocals,
-                            args.splice_across_songs)
+    try:
+        recipes = epoch_recipes(store, 0, args.seed, args.mix, args.augment, args.drop_silent_vocals,
+                                args.splice_across_songs, source_weights=dict(args.source_weight))
+    except ValueError as exc:
+        raise SystemExit(f"augment: {exc}")
     counts = np.bincount(recipes["kind"], minlength=3)
     shares = " / ".join(f"{KIND_NAMES[k]} {counts[k]} ({100 * counts[k] / len(recipes):.0f}%)" for k in range(3))
     print(f"augment: {len(store)} training windows from {store.n_songs} songs -> {len(recipes)} examples "

@@ -41,6 +41,7 @@ class PipelineConfig:
     splice_across_songs: bool = False
     drop_silent_vocals: bool = False
     loss: str = "mae"
+    source_weights: dict | None = None      # {source: recipes per window}, augment.epoch_recipes
 
 
 def model_io(mix_mag, vocal_mag, cfg: PipelineConfig, accomp_mag=None, spectra=None):
@@ -65,7 +66,7 @@ def two_sources(cfg: PipelineConfig) -> bool:
 def epoch_size(store, cfg: PipelineConfig) -> int:
     """Examples per epoch (before rounding up to whole batches)."""
     return len(augment.epoch_recipes(store, 0, cfg.seed, cfg.mix, cfg.augment, cfg.drop_silent_vocals,
-                                     cfg.splice_across_songs, shuffle=False))
+                                     cfg.splice_across_songs, shuffle=False, source_weights=cfg.source_weights))
 
 
 class _EpochRecipes:
@@ -81,7 +82,8 @@ class _EpochRecipes:
             if epoch not in self.cache:
                 cfg = self.cfg
                 recipes = augment.epoch_recipes(self.store, epoch, cfg.seed, cfg.mix, cfg.augment,
-                                                cfg.drop_silent_vocals, cfg.splice_across_songs)
+                                                cfg.drop_silent_vocals, cfg.splice_across_songs,
+                                                source_weights=cfg.source_weights)
                 # topped up with its own first recipes to fill the last batch: nothing is dropped
                 self.cache = {epoch: np.resize(recipes, self.n_examples)}
             return self.cache[epoch]

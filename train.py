@@ -157,7 +157,8 @@ def train_one(args, strategy=None) -> dict:
     try:
         train_store = WindowStore(resolve_caches(args.data, "train"))
         valid_store = WindowStore(resolve_caches(args.data, "valid"))
-    except CacheError as exc:
+        augment.window_copies(train_store, dict(args.source_weight))      # a source name the caches lack
+    except (CacheError, ValueError) as exc:
         raise SystemExit(f"train: {exc}")
     import keras
     policy = keras.mixed_precision.global_policy()
@@ -188,7 +189,8 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
     cfg = pipeline.PipelineConfig(norm=args.norm, scaler=args.scaler, target=args.target,
                                   batch_size=args.batch_size, seed=args.seed, augment=args.augment, mix=args.mix,
                                   splice_across_songs=args.splice_across_songs,
-                                  drop_silent_vocals=args.drop_silent_vocals, loss=args.loss)
+                                  drop_silent_vocals=args.drop_silent_vocals, loss=args.loss,
+                                  source_weights=dict(args.source_weight) or None)
     if losses.needs_spectra(args.loss) and hardware.keras_backend() != "tensorflow":
         raise SystemExit(f"train: --loss {args.loss} uses TensorFlow's inverse STFT; run it with KERAS_BACKEND=tensorflow")
     sampler = None

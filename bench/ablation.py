@@ -29,7 +29,7 @@ SETS = {"valid": "data/musdb18-7/valid.h5", "test": "data/musdb18-7/test.h5"}
 
 COMMAND_ARGS = ("data", "online_remix", "remix_coherent", "remix_gain", "remix_stem_dropout", "target", "norm",
                 "scaler", "loss", "base_filters", "batch_size", "epochs", "steps_per_epoch", "lr", "lr_schedule",
-                "clipnorm", "freeze_batchnorm", "init_from", "precision")
+                "clipnorm", "freeze_batchnorm", "source_weight", "init_from", "precision")
 REMIX_ARGS = ("remix_coherent", "remix_gain", "remix_stem_dropout")
 
 
@@ -38,6 +38,9 @@ def train_command(args: dict) -> str:
     options at their off value and remix options of a run without remixing left out)."""
     parts = []
     for key, value in args.items():
+        if key == "source_weight":            # repeatable SOURCE=COPIES pairs
+            parts += [f"--source-weight {name}={copies}" for name, copies in value or []]
+            continue
         if key not in COMMAND_ARGS or value in (None, False) or (key == "clipnorm" and not value) or \
                 (key in REMIX_ARGS and (not args.get("online_remix") or (key == "remix_coherent" and not value))):
             continue
@@ -55,6 +58,8 @@ def describe(config: dict, run_dir: Path | None = None) -> dict:
         training = f"online remix, stems of {remix['songs']} songs ({remix['minutes']:.0f} min)"
     else:
         training = f"fixed windows, {data['train_songs']} songs ({data['train_windows']} windows), splice/blackout"
+        if args.get("source_weight"):
+            training += ", " + ", ".join(f"{name} x{copies}" for name, copies in args["source_weight"])
     if config.get("init_from"):
         training += f"; fine-tuned from {config['init_from']['name']}"
     if config.get("soup"):
