@@ -78,3 +78,31 @@ def test_drop_silent_vocals(tiny_cache):
     store.vocal_abs_sum[:2] = 0.0
     kept = augment.usable_windows(store, drop_silent_vocals=True)
     assert 0 not in kept and 1 not in kept and len(kept) == len(store) - 2
+
+
+def test_source_weight_oversamples_one_source(tiny_cache):
+    store = WindowStore(resolve_caches([tiny_cache], "train"))
+    store.songs["source"] = ["mir1k"] + list(store.songs["source"][1:])     # song 0 stands for MIR-1K
+    other = store.song_id == 0
+    plain = augment.epoch_recipes(store, epoch=2, seed=5, shuffle=False)
+    weighted = augment.epoch_recipes(store, epoch=2, seed=5, shuffle=False, source_weights={"musdb": 3})
+    np.testing.assert_array_equal(weighted[:len(plain)], plain)      # the unweighted epoch, then the copies
+    originals = weighted[weighted["kind"] == augment.ORIGINAL]["first"]
+    per_window = np.bincount(originals, minlength=len(store))
+    assert np.all(per_window[other] == 1) and np.all(per_window[~other] == 3)
+    extra = weighted[len(plain):]
+    assert np.all(store.song_id[extra["first"]] != 0)                  # copies only of the weighted source
+    splices = extra[extra["kind"] == augment.SPLICE]
+    assert np.all(store.song_id[splices["first"]] == store.song_id[splices["second"]])
+    # deterministic, and shuffled together
+    np.testing.assert_array_equal(augment.epoch_recipes(store, 2, 5, source_weights={"musdb": 3}),
+                                  augment.epoch_recipes(store, 2, 5, source_weights={"musdb": 3}))
+    with pytest.raises(ValueError, match="caches hold the sources"):
+        augment.epoch_recipes(store, 0, 0, source_weights={"nope": 2})
+
+
+def test_parse_source_weight():
+    assert augment.parse_source_weight("musdb=8") == ("musdb", 8)
+    for bad in ("musdb", "musdb=0", "=3", "musdb=x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            augment.parse_source_weight(bad)

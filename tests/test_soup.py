@@ -56,3 +56,6 @@ def test_ablation_commands_show_flags_as_flags_and_only_the_options_a_run_used()
     args.update(online_remix="data/full-src", clipnorm=1.0, freeze_batchnorm=False)
     assert ablation.train_command(args) == ("python train.py --loss sdr --clipnorm 1.0 --online-remix data/full-src "
                                             "--remix-coherent 1.0 --remix-gain 1.0 1.0 --data data/r2")
+    args = {"loss": "sdr", "source_weight": [["musdb", 8], ["mir1k", 2]], "data": ["data/r2"]}
+    assert ablation.train_command(args) == ("python train.py --loss sdr --source-weight musdb=8 "
+                                            "--source-weight mir1k=2 --data data/r2")

@@ -317,3 +317,16 @@ def test_freeze_batchnorm_keeps_the_parents_statistics_and_trains_the_rest(tiny_
         assert any(not np.array_equal(child[k], parent[k]) for k in other)     # the convolutions learn
         assert runs.read_config(run_dir)["args"]["freeze_batchnorm"] is frozen
         runs.load_run(run_dir)                  # its weights load into the plain (unfrozen) model
+
+
+def test_source_weight_is_recorded_and_an_unknown_source_is_one_clear_error(tiny_cache, tmp_path):
+    import train
+    run_dir = tmp_path / "weighted"
+    train.main(["--data", str(tiny_cache), "--run-dir", str(run_dir), "--base-filters", "2", "--batch-size", "4",
+                "--epochs", "1", "--steps-per-epoch", "1", "--verbose", "0", "--source-weight", "musdb=2"])
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["args"]["source_weight"] == [["musdb", 2]]
+    with pytest.raises(SystemExit, match="caches hold the sources"):
+        train.main(["--data", str(tiny_cache), "--run-dir", str(tmp_path / "bad"), "--base-filters", "2",
+                    "--epochs", "1", "--steps-per-epoch", "1", "--verbose", "0", "--source-weight", "mir1k=2"])
+    assert not (tmp_path / "bad" / "best.weights.h5").exists()
