@@ -7,7 +7,9 @@ norbert (the sigsep package Open-Unmix uses) runs its EM iterations one STFT fra
 Python: 7 s of a 3-minute stereo song's 10 s separation on 2 cores, even restricted to the
 model's 0-5.5 kHz band. This is the same algorithm, term for term (soft-mask start, the
 max_abs / 10 scaling, eps regularization, per-bin spatial covariances, analytic 2x2 inverse),
-computed on blocks of frames with einsum; tests/test_remix.py checks it against norbert itself.
+computed on whole arrays: stereo in real arithmetic on (F, T) planes (2.8x faster than the same
+on complex arrays, bench/wiener.py), other channel counts with einsum on blocks of frames;
+tests/test_remix.py checks both against norbert itself.
 """
 from __future__ import annotations
 
@@ -38,29 +40,74 @@ def _invert(m: np.ndarray, eps: float) -> np.ndarray:
     return np.linalg.pinv(m, eps)
 
 
-def _em_stereo(y: np.ndarray, x: np.ndarray, iterations: int, eps: float) -> np.ndarray:
-    """expectation_maximization for 2 channels with every 2x2 product written out: numpy's einsum
-    is slow on 2x2 inner dimensions (the EM took as long as norbert's frame loop)."""
-    reg = np.float32(np.sqrt(eps))
-    x0, x1 = x[..., 0], x[..., 1]
+def _planes(z: np.ndarray) -> list[np.ndarray]:
+    """(re, im) of channel 0, then of channel 1, of a (F, T, 2) complex array, each contiguous."""
+    return [np.ascontiguousarray(part(z[..., c])) for c in range(2) for part in (np.real, np.imag)]
+
+
+def _em_stereo(planes: list[list[np.ndarray]], mix: list[np.ndarray], iterations: int, eps: float) -> None:
+    """expectation_maximization for 2 channels, in place on real (F, T) planes: planes[j] holds
+    source j's _planes, mix the mixture's.
+
+    numpy's einsum is slow on 2x2 inner dimensions, and complex products with broadcast per-bin
+    factors and strided (F, T, C, J) views run far below its real SIMD loops, so every 2x2 product
+    is written out on the real and imaginary planes. Two identities halve norbert's work: the
+    diagonals of the Hermitian covariances and of C_xx^-1 are real, and every source's estimate
+    v_j R_j C_xx^-1 x shares z = C_xx^-1 x, computed once."""
+    a0, b0, a1, b1 = mix
+    real = a0.dtype
+    reg = real.type(np.sqrt(eps))
     for _ in range(iterations):
-        v = np.mean(y.real ** 2 + y.imag ** 2, axis=2)                       # (F, T, J)
-        weight = eps + v.sum(axis=1)                                         # (F, J)
-        r = {(c, c): (np.sum(y.real[:, :, c] ** 2 + y.imag[:, :, c] ** 2, axis=1) / weight).astype(x.dtype)[:, None]
-             for c in range(2)}                                              # each (F, 1, J)
-        r[0, 1] = (np.sum(y[:, :, 0] * np.conj(y[:, :, 1]), axis=1) / weight).astype(x.dtype)[:, None]
-        r[1, 0] = np.conj(r[0, 1])                                           # Hermitian
-        mix = {cd: sum(v[..., j] * rj[..., j] for j in range(v.shape[-1])) for cd, rj in r.items()}
-        c00, c01, c10, c11 = mix[0, 0] + reg, mix[0, 1], mix[1, 0], mix[1, 1] + reg
-        inv_det = 1.0 / (c00 * c11 - c01 * c10)
-        i00, i01, i10, i11 = c11 * inv_det, -c01 * inv_det, -c10 * inv_det, c00 * inv_det
-        for j in range(y.shape[-1]):
-            vj = v[..., j]
-            g = {(c, d): vj * (r[c, 0][..., j] * (i00 if d == 0 else i01) + r[c, 1][..., j] * (i10 if d == 0 else i11))
-                 for c in range(2) for d in range(2)}
-            y[..., 0, j] = g[0, 0] * x0 + g[0, 1] * x1
-            y[..., 1, j] = g[1, 0] * x0 + g[1, 1] * x1
+        c00 = np.full(a0.shape, reg, real)               # C_xx = sum_j v_j R_j + reg I; c00, c11 real
+        c11, c01_re, c01_im = c00.copy(), np.zeros_like(c00), np.zeros_like(c00)
+        stats = []
+        for re0, im0, re1, im1 in planes:
+            p0, p1 = re0 * re0 + im0 * im0, re1 * re1 + im1 * im1
+            v = 0.5 * (p0 + p1)                                               # power, mean over channels
+            weight = eps + v.sum(axis=1, keepdims=True)                      # (F, 1)
+            # per-bin spatial covariance: r00, r11 real, r01 = s + it, r10 = conj(r01)
+            r00, r11 = p0.sum(axis=1, keepdims=True) / weight, p1.sum(axis=1, keepdims=True) / weight
+            s = np.sum(re0 * re1 + im0 * im1, axis=1, keepdims=True) / weight
+            t = np.sum(im0 * re1 - re0 * im1, axis=1, keepdims=True) / weight
+            c00 += v * r00
+            c11 += v * r11
+            c01_re += v * s
+            c01_im += v * t
+            stats.append((v, r00, r11, s, t))
+        inv_det = 1.0 / (c00 * c11 - c01_re * c01_re - c01_im * c01_im)
+        i00, i11 = c11 * inv_det, c00 * inv_det                              # C_xx^-1; i01 = p + iq, i10 = conj
+        p, q = -c01_re * inv_det, -c01_im * inv_det
+        z0_re, z0_im = i00 * a0 + p * a1 - q * b1, i00 * b0 + p * b1 + q * a1
+        z1_re, z1_im = p * a0 + q * b0 + i11 * a1, p * b0 - q * a0 + i11 * b1
+        for (v, r00, r11, s, t), plane in zip(stats, planes):
+            plane[0] = v * (r00 * z0_re + s * z1_re - t * z1_im)
+            plane[1] = v * (r00 * z0_im + s * z1_im + t * z1_re)
+            plane[2] = v * (s * z0_re + t * z0_im + r11 * z1_re)
+            plane[3] = v * (s * z0_im - t * z0_re + r11 * z1_im)
+
+
+def _from_planes(planes: list[list[np.ndarray]], dtype, scale: float = 1.0) -> np.ndarray:
+    """(F, T, 2, J) complex estimates from each source's _planes, times scale."""
+    y = np.empty(planes[0][0].shape + (2, len(planes)), dtype)
+    for j, plane in enumerate(planes):
+        for c in range(2):
+            np.multiply(plane[2 * c], scale, out=y.real[..., c, j])
+            np.multiply(plane[2 * c + 1], scale, out=y.imag[..., c, j])
     return y
+
+
+def _wiener_stereo(v: np.ndarray, x: np.ndarray, iterations: int, eps: float) -> np.ndarray:
+    """wiener() for 2 channels on real planes from the start: norbert's soft-mask start and max_abs
+    scaling, applied plane by plane, then _em_stereo."""
+    mix = _planes(x)
+    max_abs = max(1.0, float(np.sqrt(max((re * re + im * im).max() for re, im in (mix[:2], mix[2:])))) / 10.0)
+    for plane in mix:
+        plane /= max_abs                                  # norbert's scaling for numerical stability
+    ratio = (v / (eps + np.sum(v, axis=-1, keepdims=True))).astype(mix[0].dtype, copy=False)    # (F, T, C|1, J)
+    planes = [[part * ratio[:, :, min(c, ratio.shape[2] - 1), j] for c in range(2) for part in mix[2 * c:2 * c + 2]]
+              for j in range(v.shape[-1])]
+    _em_stereo(planes, mix, iterations, eps)
+    return _from_planes(planes, x.dtype, max_abs)
 
 
 def expectation_maximization(y: np.ndarray, x: np.ndarray, iterations: int, eps: float) -> np.ndarray:
@@ -68,7 +115,9 @@ def expectation_maximization(y: np.ndarray, x: np.ndarray, iterations: int, eps:
     bins, frames, channels = x.shape
     y = y.copy()
     if channels == 2:
-        return _em_stereo(y, x, iterations, eps)
+        planes = [_planes(y[..., j]) for j in range(y.shape[-1])]
+        _em_stereo(planes, _planes(x), iterations, eps)
+        return _from_planes(planes, x.dtype)
     regularization = np.sqrt(eps) * np.eye(channels, dtype=np.complex64)
     for _ in range(iterations):
         v = np.mean(np.abs(y) ** 2, axis=2)                                  # (F, T, J) power
@@ -99,6 +148,8 @@ def wiener(v: np.ndarray, x: np.ndarray, iterations: int = 1, eps: float | None 
     """
     if eps is None:
         eps = float(np.finfo(np.real(x[:1]).dtype).eps)
+    if iterations and x.shape[-1] == 2:
+        return _wiener_stereo(v, x, iterations, eps)
     y = softmask(v, x, eps)
     if not iterations:
         return y

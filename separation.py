@@ -480,7 +480,7 @@ class SongSeparator:
             # Wiener filtering in the model's band (above 5.5 kHz the ratios are an extrapolation, and
             # the EM's cost grows with every bin); the soft mask above it
             band = int(np.sum(np.arange(specs[0].shape[0]) * sr / n_fft <= audio.SAMPLE_RATE / 2))
-            native = np.stack([interpolate_mask(r, *grid)[:band] for r in ratios])
+            native = np.stack([interpolate_mask(r, sr, band, *grid[2:]) for r in ratios])
             filtered = vocal_spectrum(np.stack([x[:band] for x in specs], axis=-1), native, self.wiener_iterations)
         # one soft mask on the model's grid, interpolated once and applied to each channel in place
         mask = interpolate_mask(soft_mask(ratios), *grid)

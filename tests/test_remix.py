@@ -287,3 +287,13 @@ def test_init_from_keeps_the_vocals_head_and_adds_an_accompaniment_head(tiny_run
     windows = check_windows(2, seed=0)
     x = normalize.transform(windows, normalize.fit(windows, config["args"]["norm"], config["args"]["scaler"]))
     np.testing.assert_array_equal(np.asarray(net(x))[..., :1], np.asarray(old(x)))
+
+
+def test_stereo_wiener_takes_one_spectrogram_for_both_channels(rng):
+    import filtering
+    x = (rng.standard_normal((30, 20, 2)) + 1j * rng.standard_normal((30, 20, 2))).astype(np.complex64)
+    v = rng.uniform(0, 1, (30, 20, 1, 2)).astype(np.float32)
+    shared = filtering.wiener(v, x, 1)
+    per_channel = filtering.wiener(np.repeat(v, 2, axis=2), x, 1)
+    assert shared.shape == (30, 20, 2, 2) and shared.dtype == np.complex64
+    np.testing.assert_allclose(shared, per_channel, rtol=1e-6, atol=1e-6)
