@@ -117,10 +117,12 @@ class Service:
     """Jobs, the model worker and the clean-up; shared by the ASGI app's routes."""
 
     def __init__(self, run_dir: Path, work_dir: Path, max_mb: float, max_minutes: float, keep_minutes: float,
-                 wiener_iterations: int = 0):
-        from separation import Separator
+                 wiener_iterations: int | None = None):
+        from separation import Separator, default_wiener_iterations
         self.separator = Separator.from_run(run_dir, band="full")
-        self.wiener_iterations = wiener_iterations          # the page's default choice
+        # the page's default choice
+        self.wiener_iterations = default_wiener_iterations(self.separator.config) if wiener_iterations is None \
+            else wiener_iterations
         name = self.separator.config["name"]
         self.model_name = name if name == Path(run_dir).name else f"{Path(run_dir).name} ({name})"
         self.work_dir, self.max_bytes = work_dir, int(max_mb * 2 ** 20)
@@ -391,8 +393,9 @@ def main(argv=None) -> None:
     p.add_argument("--max-minutes", type=float, default=MAX_MINUTES, help="song length limit")
     p.add_argument("--keep-minutes", type=float, default=KEEP_MINUTES, help="delete results after this long")
     p.add_argument("--wiener-iterations", type=int, choices=range(MAX_WIENER_ITERATIONS + 1),
-                   default=DEFAULT_WIENER_ITERATIONS, help="the page's default post-filter: 0 = soft masks, N = "
-                                                          "Wiener filter with N EM iterations")
+                   default=None, help="the page's default post-filter: 0 = soft masks, N = Wiener filter with N EM "
+                                      f"iterations; default {DEFAULT_WIENER_ITERATIONS} for two-source models, 0 "
+                                      "for vocals-only ones")
     args = p.parse_args(argv)
     import uvicorn
 

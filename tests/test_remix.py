@@ -297,3 +297,15 @@ def test_stereo_wiener_takes_one_spectrogram_for_both_channels(rng):
     per_channel = filtering.wiener(np.repeat(v, 2, axis=2), x, 1)
     assert shared.shape == (30, 20, 2, 2) and shared.dtype == np.complex64
     np.testing.assert_allclose(shared, per_channel, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("iterations", [0, 1, 2])
+def test_wiener_returns_the_sources_asked_for_unchanged(channels, iterations, rng):
+    import filtering
+    x = (rng.standard_normal((30, 20, channels)) + 1j * rng.standard_normal((30, 20, channels))).astype(np.complex64)
+    v = rng.uniform(0, 1, (30, 20, channels, 3)).astype(np.float32)
+    every = filtering.wiener(v, x, iterations)
+    for sources in ([0], [2, 1]):
+        np.testing.assert_allclose(filtering.wiener(v, x, iterations, sources=sources), every[..., sources],
+                                   rtol=1e-6, atol=1e-6)
