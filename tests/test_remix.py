@@ -309,3 +309,16 @@ def test_wiener_returns_the_sources_asked_for_unchanged(channels, iterations, rn
     for sources in ([0], [2, 1]):
         np.testing.assert_allclose(filtering.wiener(v, x, iterations, sources=sources), every[..., sources],
                                    rtol=1e-6, atol=1e-6)
+
+
+def test_the_default_post_filter_is_wiener_for_two_source_models_and_the_mask_for_vocals_only(two_source_run,
+                                                                                               tiny_run):
+    import separation
+    from separation import DEFAULT_WIENER_ITERATIONS, Separator
+    assert DEFAULT_WIENER_ITERATIONS == 1
+    two = Separator.from_run(two_source_run, backend="keras")
+    one = Separator.from_run(tiny_run, backend="keras")
+    assert two.song_separator.wiener_iterations == DEFAULT_WIENER_ITERATIONS
+    assert one.song_separator.wiener_iterations == 0
+    assert Separator.from_run(two_source_run, backend="keras", wiener_iterations=0).song_separator.wiener_iterations == 0
+    assert separation.default_wiener_iterations(None) == 0
