@@ -107,3 +107,24 @@ def describe(with_tensorflow: bool = True) -> str:
         except ImportError:
             line += "; TensorFlow not installed"
     return line
+
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+REUSE_BYTES = 256 * 2 ** 20
+
+
+def reuse_freed_memory(limit_bytes: int = REUSE_BYTES) -> bool:
+    """Let glibc's malloc keep freed blocks of up to `limit_bytes` for reuse instead of returning them
+    to the kernel. Separation allocates the same few 5-100 MB arrays (spectrograms, Wiener planes)
+    for every chunk; by default each is a fresh mmap whose pages the kernel faults in and zeroes
+    again, which made the first Wiener call on a chunk 2-4x slower than the next (bench/wiener.py's
+    warm figure). Process-wide and harmless elsewhere; False where the C library is not glibc."""
+    import ctypes
+    import ctypes.util
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, limit_bytes)) and \
+            bool(libc.mallopt(_M_TRIM_THRESHOLD, 2 * limit_bytes))
+    except (OSError, AttributeError):
+        return False

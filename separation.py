@@ -632,6 +632,8 @@ class Separator:
 
     def __init__(self, window_model: WindowModel, band: str = "full", extension: str = "average",
                  chunk_windows: int = 20, phase: str = "mixture", wiener_iterations: int | None = None):
+        import hardware
+        hardware.reuse_freed_memory()       # every chunk reallocates the same large arrays
         self.window_model = window_model
         if wiener_iterations is None:
             wiener_iterations = default_wiener_iterations(getattr(window_model, "config", None))
