@@ -176,3 +176,11 @@ def test_each_postfilter_pass_multiplies_its_mask_in(tiny_cache):
     for passes in (1, 2):
         for wave, mix in zip(postfilter.vocal_waves(store, Halves(), 1, 1.0, passes), mixture):
             np.testing.assert_allclose(wave, mix * 0.5 ** passes, atol=1e-5)
+
+
+def test_freed_memory_is_kept_for_reuse_on_glibc():
+    import platform
+    import hardware
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    assert hardware.reuse_freed_memory() is True
