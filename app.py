@@ -118,11 +118,10 @@ class Service:
 
     def __init__(self, run_dir: Path, work_dir: Path, max_mb: float, max_minutes: float, keep_minutes: float,
                  wiener_iterations: int | None = None):
-        from separation import Separator, default_wiener_iterations
-        self.separator = Separator.from_run(run_dir, band="full")
-        # the page's default choice
-        self.wiener_iterations = default_wiener_iterations(self.separator.config) if wiener_iterations is None \
-            else wiener_iterations
+        from separation import Separator
+        # the page's default choice: the model's own default unless given
+        self.separator = Separator.from_run(run_dir, band="full", wiener_iterations=wiener_iterations)
+        self.wiener_iterations = self.separator.song_separator.wiener_iterations
         name = self.separator.config["name"]
         self.model_name = name if name == Path(run_dir).name else f"{Path(run_dir).name} ({name})"
         self.work_dir, self.max_bytes = work_dir, int(max_mb * 2 ** 20)

@@ -9,8 +9,7 @@ model's 0-5.5 kHz band. This is the same algorithm, term for term (soft-mask sta
 max_abs / 10 scaling, eps regularization, per-bin spatial covariances, analytic 2x2 inverse),
 computed on whole arrays: stereo in real arithmetic on (F, T) planes (about 3x faster than the same
 on complex arrays, 6x faster than norbert: bench/wiener.py), other channel counts with einsum on
-blocks of frames;
-tests/test_remix.py checks both against norbert itself.
+blocks of frames; tests/test_remix.py checks both against norbert itself.
 """
 from __future__ import annotations
 
@@ -123,11 +122,11 @@ def _wiener_stereo(v: np.ndarray, x: np.ndarray, iterations: int, eps: float, so
 def expectation_maximization(y: np.ndarray, x: np.ndarray, iterations: int, eps: float) -> np.ndarray:
     """norbert.expectation_maximization's source estimates. y (F, T, C, J) complex, x (F, T, C)."""
     bins, frames, channels = x.shape
-    y = y.copy()
-    if channels == 2:
+    if channels == 2:                   # the planes are copies: y is not modified
         planes = [_planes(y[..., j]) for j in range(y.shape[-1])]
         _em_stereo(planes, _planes(x), iterations, eps)
         return _from_planes(planes, x.dtype)
+    y = y.copy()
     regularization = np.sqrt(eps) * np.eye(channels, dtype=np.complex64)
     for _ in range(iterations):
         v = np.mean(np.abs(y) ** 2, axis=2)                                  # (F, T, J) power
