@@ -163,9 +163,11 @@ def cache_is_current(path: Path, params: dict) -> bool:
 def resolve_caches(specs: list[str | Path], split: str) -> list[Path]:
     """Files for `split` from a mix of cache files, folders and globs.
 
-    A folder contributes SPLIT.h5 and its shards SPLIT-KofN.h5.
+    A folder contributes SPLIT.h5 and its shards SPLIT-KofN.h5. Among several specs, a folder that
+    holds caches of other splits only (extra training songs, say) contributes nothing to this one;
+    the split must come from at least one spec.
     """
-    paths = []
+    paths, other_splits = [], []
     for spec in specs:
         spec = Path(spec)
         if spec.is_dir():
@@ -180,8 +182,14 @@ def resolve_caches(specs: list[str | Path], split: str) -> list[Path]:
             if partial:
                 raise CacheError(f"{spec}: only an unfinished {partial[0].name} (data_prep.py was interrupted); "
                                  f"rerun `python data_prep.py --out {spec if spec.is_dir() else spec.parent}`")
+            if len(specs) > 1 and spec.is_dir() and any(spec.glob("*.h5")):
+                other_splits.append(spec)
+                continue
             raise CacheError(f"no {split} cache at {spec}: run `python data_prep.py --out {spec}` first")
         paths += found
+    if not paths:
+        raise CacheError(f"no {split} cache in {', '.join(map(str, other_splits))}: give a folder that has "
+                         f"one too (data_prep.py --splits ... {split})")
     return paths
 
 

@@ -401,6 +401,18 @@ def native_stft_params(sr: int) -> tuple[int, int]:
     return n_fft, max(1, int(round(audio.HOP * ratio)))
 
 
+def _lerp(values: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
+    """values linearly interpolated at fractional positions `index` along axis 0 or 1; positions
+    that are all whole numbers (44.1 kHz input: the native grid is the model's) are a plain take."""
+    lo = np.floor(index).astype(int)
+    frac = (index - lo).astype(np.float32)
+    if not frac.any():
+        return np.take(values, lo, axis=axis)
+    hi = np.minimum(lo + 1, values.shape[axis] - 1)
+    frac = frac[:, None] if axis == 0 else frac[None, :]
+    return np.take(values, lo, axis=axis) * (1 - frac) + np.take(values, hi, axis=axis) * frac
+
+
 def interpolate_mask(mask: np.ndarray, sr: int, n_bins: int, n_frames: int, hop: int, n_fft: int,
                      extension: str, shift: float = 0.0) -> np.ndarray:
     """Map a (N_BINS, T) mask on the model's grid to (n_bins, n_frames) on a native STFT grid
@@ -410,18 +422,10 @@ def interpolate_mask(mask: np.ndarray, sr: int, n_bins: int, n_frames: int, hop:
     freqs = np.arange(n_bins) * sr / n_fft
     times = np.arange(n_frames) * hop / sr - shift
     # time first (cheap at 512 rows), then frequency
-    t_idx = np.interp(times, model_times, np.arange(len(model_times)))
-    lo = np.floor(t_idx).astype(int)
-    hi = np.minimum(lo + 1, mask.shape[1] - 1)
-    w = (t_idx - lo)[None, :]
-    in_time = mask[:, lo] * (1 - w) + mask[:, hi] * w
+    in_time = _lerp(mask, np.interp(times, model_times, np.arange(len(model_times))), axis=1)
     inside = freqs <= model_freqs[-1]
     out = np.empty((n_bins, n_frames), np.float32)
-    f_idx = np.interp(freqs[inside], model_freqs, np.arange(audio.N_BINS))
-    lo_f = np.floor(f_idx).astype(int)
-    hi_f = np.minimum(lo_f + 1, audio.N_BINS - 1)
-    wf = (f_idx - lo_f)[:, None]
-    out[inside] = in_time[lo_f] * (1 - wf) + in_time[hi_f] * wf
+    out[inside] = _lerp(in_time, np.interp(freqs[inside], model_freqs, np.arange(audio.N_BINS)), axis=0)
     if extension == "zeros":
         out[~inside] = 0.0
     elif extension == "average":

@@ -17,6 +17,7 @@ import itertools
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import augment
@@ -223,6 +224,7 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
                  "fingerprint": {"train": train_store.fingerprint(), "valid": valid_store.fingerprint()},
                  "params": train_store.params[0], "train_windows": len(train_store),
                  "valid_windows": len(valid_store), "train_songs": train_store.n_songs,
+                 "train_sources": dict(sorted(Counter(train_store.songs["source"]).items())),
                  "valid_songs": valid_store.n_songs, "examples_per_epoch": n_examples, "steps_per_epoch": steps,
                  "online_remix": None if sampler is None else {
                      "sources": str(sampler.store.path), "songs": len(sampler.store),

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import print_machine  # noqa: E402
 
@@ -49,6 +51,19 @@ def train_command(args: dict) -> str:
     return "python train.py " + " ".join(parts)
 
 
+def train_sources(config: dict) -> dict[str, int]:
+    """Training songs per source (musdb, mir1k, remix, ...): recorded by train.py, or read from the
+    run's caches for runs made before it recorded them ({} when those are gone)."""
+    data = config["data"]
+    if "train_sources" in data:
+        return data["train_sources"]
+    if not data["train"] or not all(Path(p).exists() for p in data["train"]):
+        return {}
+    from cache import WindowStore
+    names, counts = np.unique(WindowStore(data["train"]).songs["source"], return_counts=True)
+    return dict(zip(names.tolist(), counts.tolist()))
+
+
 def describe(config: dict, run_dir: Path | None = None) -> dict:
     """What a run was trained on and to estimate, from its config.json (a soup's command is the
     bench/soup.py line that made it from run_dir's members)."""
@@ -58,6 +73,9 @@ def describe(config: dict, run_dir: Path | None = None) -> dict:
         training = f"online remix, stems of {remix['songs']} songs ({remix['minutes']:.0f} min)"
     else:
         training = f"fixed windows, {data['train_songs']} songs ({data['train_windows']} windows), splice/blackout"
+        remixes = train_sources(config).get("remix")
+        if remixes:
+            training += f", {remixes} of them offline remixes (data_prep.py --remix)"
         if args.get("source_weight"):
             training += ", " + ", ".join(f"{name} x{copies}" for name, copies in args["source_weight"])
     if config.get("init_from"):

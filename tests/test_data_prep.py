@@ -84,6 +84,23 @@ def test_interrupted_write_leaves_no_complete_looking_file(tiny_musdb, tmp_path,
         WindowStore([partial])
 
 
+def test_a_training_only_folder_joins_the_others(tiny_cache, tmp_path):
+    """Extra training songs (e.g. data_prep.py --remix N --splits train) beside a full cache folder:
+    train.py --data FULL EXTRA trains on both and validates on FULL's songs."""
+    extra, extra2 = tmp_path / "extra", tmp_path / "extra2"
+    for folder in (extra, extra2):
+        folder.mkdir()
+        (folder / "train.h5").symlink_to(tiny_cache / "train.h5")
+    assert cache.resolve_caches([tiny_cache, extra], "valid") == [tiny_cache / "valid.h5"]
+    assert cache.resolve_caches([tiny_cache, extra], "train") == [tiny_cache / "train.h5", extra / "train.h5"]
+    with pytest.raises(cache.CacheError, match=f"no valid cache at {extra}"):
+        cache.resolve_caches([extra], "valid")                   # alone it must have the split
+    with pytest.raises(cache.CacheError, match="no valid cache in"):
+        cache.resolve_caches([extra, extra2], "valid")
+    with pytest.raises(cache.CacheError, match="no valid cache at"):
+        cache.resolve_caches([tiny_cache, tmp_path / "typo"], "valid")   # a wrong path is never skipped
+
+
 def test_shards_partition_the_songs(tiny_musdb, tmp_path):
     for k in (1, 2):
         data_prep.main(["--musdb-root", str(tiny_musdb), "--out", str(tmp_path), "--jobs", "1",

@@ -184,3 +184,23 @@ def test_freed_memory_is_kept_for_reuse_on_glibc():
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's")
     assert hardware.reuse_freed_memory() is True
+
+
+@pytest.mark.parametrize("sr,shift", [(44100, 0.0), (44100, 0.004), (48000, 0.0), (8000, 0.0)])
+def test_the_mask_on_a_native_grid_is_the_linear_interpolation_of_the_model_grid(rng, sr, shift):
+    from separation import interpolate_mask, native_stft_params
+    mask = rng.random((audio.N_BINS, 40)).astype(np.float32)
+    n_fft, hop = native_stft_params(sr)
+    n_frames = 30
+    out = interpolate_mask(mask, sr, n_fft // 2 + 1, n_frames, hop, n_fft, "zeros", shift)
+    model_freqs = np.arange(audio.N_BINS) * audio.SAMPLE_RATE / audio.N_FFT
+    model_times = np.arange(mask.shape[1]) * audio.HOP / audio.SAMPLE_RATE
+    times = np.arange(n_frames) * hop / sr - shift
+    freqs = np.arange(n_fft // 2 + 1) * sr / n_fft
+    inside = freqs <= model_freqs[-1]
+    in_time = np.stack([np.interp(times, model_times, row) for row in mask])
+    expected = np.stack([np.interp(freqs[inside], model_freqs, col) for col in in_time.T], axis=1)
+    np.testing.assert_allclose(out[inside], expected, atol=1e-6)
+    assert not out[~inside].any()
+    if sr == 44100 and shift == 0.0:         # the native grid is the model's: the mask itself
+        np.testing.assert_array_equal(out[:audio.N_BINS], mask[:, :n_frames])

@@ -1,5 +1,6 @@
 """bench/soup.py: weight averaging of runs into a run that loads and separates; bench/ablation.py's commands."""
 import importlib.util
+import json
 
 import h5py
 import numpy as np
@@ -59,3 +60,18 @@ def test_ablation_commands_show_flags_as_flags_and_only_the_options_a_run_used()
     args = {"loss": "sdr", "source_weight": [["musdb", 8], ["mir1k", 2]], "data": ["data/r2"]}
     assert ablation.train_command(args) == ("python train.py --loss sdr --source-weight musdb=8 "
                                             "--source-weight mir1k=2 --data data/r2")
+
+
+def test_ablation_rows_say_how_many_training_songs_are_remixes(tiny_run):
+    import sys
+    sys.path.insert(0, str(ROOT / "bench"))
+    spec = importlib.util.spec_from_file_location("ablation", ROOT / "bench" / "ablation.py")
+    ablation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablation)
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert sum(config["data"]["train_sources"].values()) == config["data"]["train_songs"]   # recorded by train.py
+    assert "remixes" not in ablation.describe(config)["training"]
+    config["data"]["train_sources"] = {"musdb": 2, "remix": 5}
+    assert ablation.describe(config)["training"].endswith(", 5 of them offline remixes (data_prep.py --remix)")
+    del config["data"]["train_sources"]                  # a run made before train.py recorded them:
+    assert ablation.train_sources(config) == {"musdb": config["data"]["train_songs"]}   # read from its caches
