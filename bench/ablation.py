@@ -32,6 +32,8 @@ SETS = {"valid": "data/musdb18-7/valid.h5", "test": "data/musdb18-7/test.h5"}
 COMMAND_ARGS = ("data", "online_remix", "remix_coherent", "remix_gain", "remix_stem_dropout", "target", "norm",
                 "scaler", "loss", "base_filters", "batch_size", "epochs", "steps_per_epoch", "lr", "lr_schedule",
                 "clipnorm", "freeze_batchnorm", "source_weight", "init_from", "precision")
+NO_TRAINING = {"bench/soup.py": "no training: the members' weights averaged",
+               "bench/recalibrate_bn.py": "no training: one forward pass over the windows"}
 REMIX_ARGS = ("remix_coherent", "remix_gain", "remix_stem_dropout")
 
 
@@ -82,12 +84,26 @@ def describe(config: dict, run_dir: Path | None = None) -> dict:
         training += f"; fine-tuned from {config['init_from']['name']}"
     if config.get("soup"):
         training += "; weights averaged with " + ", ".join(Path(m).name for m in config["soup"]["members"][1:])
+    recalibration = config.get("bn_recalibration")
+    if recalibration:
+        training += f"; BN statistics recomputed on {recalibration['windows']} windows of " + \
+            ", ".join(recalibration["data"])
     return {"training": training, "target": args["target"], "loss": args["loss"], "base": args["base_filters"],
             "examples": config["results"]["completed_epochs"] * data["steps_per_epoch"] * args["batch_size"],
             "minutes": round(config["results"]["train_seconds"] / 60, 1),
-            "command": train_command(args) if not config.get("soup") else
-            "python bench/soup.py " + " ".join(config["soup"]["members"]) + f" --out {run_dir}"
-            + (" --weights last" if config["soup"]["weights"] == "last" else "")}
+            "command": made_by(config, run_dir)}
+
+
+def made_by(config: dict, run_dir: Path | None) -> str:
+    """The command that made a run: train.py, or the bench script that derived it from others."""
+    if config.get("bn_recalibration"):
+        info = config["bn_recalibration"]
+        return (f"python bench/recalibrate_bn.py {info['run']} --data {' '.join(info['data'])} --out {run_dir}"
+                + (" --weights last" if info["weights"] == "last" else ""))
+    if config.get("soup"):
+        return ("python bench/soup.py " + " ".join(config["soup"]["members"]) + f" --out {run_dir}"
+                + (" --weights last" if config["soup"]["weights"] == "last" else ""))
+    return train_command(config["args"])
 
 
 def score_run(run_dir: Path, test_data: str, wiener_iterations: int, jobs: int) -> dict:
@@ -123,8 +139,7 @@ def write_table(results: dict, path: Path) -> None:
     for r in rows:
         if r["run"] not in seen:
             seen.add(r["run"])
-            cost = "no training: the members' weights averaged" if r["command"].startswith("python bench/soup.py") \
-                else f"{r['minutes']} min on {r['device']}"
+            cost = NO_TRAINING.get(r["command"].split()[1], f"{r['minutes']} min on {r['device']}")
             lines.append(f"- {r['run']}: `{r['command']}` ({cost})")
     lines.append("")
     path.write_text("\n".join(lines))

@@ -75,3 +75,36 @@ def test_ablation_rows_say_how_many_training_songs_are_remixes(tiny_run):
     assert ablation.describe(config)["training"].endswith(", 5 of them offline remixes (data_prep.py --remix)")
     del config["data"]["train_sources"]                  # a run made before train.py recorded them:
     assert ablation.train_sources(config) == {"musdb": config["data"]["train_songs"]}   # read from its caches
+
+
+def test_bn_recalibration_sets_each_moving_mean_to_its_input_mean_and_changes_nothing_else(tiny_run, tiny_cache,
+                                                                                           tmp_path):
+    import keras
+
+    import normalize
+    import runs
+    from cache import WindowStore, resolve_caches
+    spec = importlib.util.spec_from_file_location("recalibrate_bn", ROOT / "bench" / "recalibrate_bn.py")
+    recal = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recal)
+    store = WindowStore(resolve_caches([tiny_cache], "train"))
+    out = recal.recalibrate(tiny_run, tmp_path / "bn", [str(tiny_cache)], batch_size=len(store), progress=False)
+    before, after = model_weights(tiny_run / "best.weights.h5"), model_weights(out / "best.weights.h5")
+    assert before.keys() == after.keys()
+    moved = {k for k in before if not np.array_equal(before[k], after[k])}
+    assert moved and all("batch_normalization" in k and k.endswith(("vars/2", "vars/3")) for k in moved)   # moving mean, variance
+
+    # one batch of every window: the first BN layer's moving mean is the mean of its input over them
+    net, config = runs.load_run(out)
+    settings = runs.RunSettings.from_config(config)
+    mix = np.stack([store.read("mix_mag", i) for i in range(len(store))]).astype(np.float32)
+    x = normalize.transform(mix, normalize.fit(mix, settings.norm, settings.scaler))
+    first = next(layer for layer in net.layers if isinstance(layer, keras.layers.BatchNormalization))
+    features = keras.Model(net.inputs, first.input)(x)
+    np.testing.assert_allclose(first.moving_mean.numpy(), np.mean(features, axis=(0, 1, 2)), rtol=1e-4, atol=1e-5)
+    assert runs.read_config(out)["bn_recalibration"]["windows"] == len(store)
+    with pytest.raises(SystemExit, match="exists"):
+        recal.recalibrate(tiny_run, out, [str(tiny_cache)], progress=False)
+    with pytest.raises(SystemExit, match="make no batch"):
+        recal.recalibrate(tiny_run, tmp_path / "none", [str(tiny_cache)], batch_size=len(store) + 1, progress=False)
+    assert not (tmp_path / "none").exists() and not (tmp_path / "none.partial").exists()
