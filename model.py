@@ -72,7 +72,13 @@ def _jansson_unet(inputs, base: int, outputs: int = 1):
     return layers.Conv2DTranspose(outputs, 5, strides=2, padding="same", name="output_conv")(x)
 
 
-def build_unet(base_filters: int = 64, arch: str = "paper", target: str = "direct"):
+def frame_multiple(arch: str) -> int:
+    """Window lengths an architecture takes: multiples of 2 ** its downsampling steps."""
+    return 2 ** (PAPER_DEPTH - 1 if arch == "paper" else JANSSON_DEPTH)
+
+
+def build_unet(base_filters: int = 64, arch: str = "paper", target: str = "direct",
+               frames: int | None = audio.WINDOW_FRAMES):
     """Build an uncompiled U-Net for (N_BINS, WINDOW_FRAMES, 1) windows.
 
     Args:
@@ -81,12 +87,14 @@ def build_unet(base_filters: int = 64, arch: str = "paper", target: str = "direc
         target: "direct" (linear output), "mask" (sigmoid output), "masked" (sigmoid x input) or
             "masked2" (two sigmoid masks x input: vocals and accompaniment channels) or "direct2"
             (two linear channels).
+        frames: window length; None = any multiple of frame_multiple(arch), with the same weights
+            (bench/postfilter.py --shifts 0 runs a song as one window).
     """
     import keras
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; choose one of {ARCHS}")
     targets.check(target)
-    inputs = keras.Input(INPUT_SHAPE, name="mix_mag")
+    inputs = keras.Input((INPUT_SHAPE[0], frames, *INPUT_SHAPE[2:]), name="mix_mag")
     features = (_paper_unet if arch == "paper" else _jansson_unet)(inputs, base_filters, len(targets.sources(target)))
     outputs = targets.output_layer(features, inputs, target)
     return keras.Model(inputs, outputs, name=f"unet_{arch}_{base_filters}_{target}")

@@ -11,7 +11,8 @@ default changes:
 * shifts N: the song's spectrogram is cut into model windows N times, each grid starting
   k * 128 / N frames later (k = 0..N-1), and the source magnitudes are averaged over the grids
   that cover each frame (Demucs' "shift trick"; the time-axis scaler sees other window contents
-  in each grid). Costs N model passes.
+  in each grid). Costs N model passes. shifts 0: no windows, the song's whole spectrogram in one
+  pass (frames padded to the architecture's multiple, model.frame_multiple): no window edges.
 * power p: soft masks from the sources' ratios raised to p, V^p / (V^p + A^p) (Spleeter's masks
   use p = 2; the shipped chain p = 1).
 * passes N: the model runs again on its own vocal estimate and its mask multiplies the first
@@ -36,6 +37,26 @@ sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def whole_song_mags(window_model, mix_mag: np.ndarray) -> np.ndarray:
+    """(bins, T, S) source magnitudes with the song's whole (bins, T) spectrogram as one window:
+    the run's weights in a network of open length (model.build_unet(frames=None))."""
+    import model as model_lib
+    import normalize
+    import targets
+    if getattr(window_model, "whole_song", None) is None:
+        args = window_model.config["args"]
+        net = model_lib.build_unet(args["base_filters"], args.get("arch", "paper"), args["target"], frames=None)
+        net.set_weights(window_model.model.get_weights())
+        window_model.whole_song = (net, model_lib.frame_multiple(args.get("arch", "paper")))
+    net, multiple = window_model.whole_song
+    frames = mix_mag.shape[1]
+    x = np.zeros((1, mix_mag.shape[0], -(-frames // multiple) * multiple, 1), np.float32)
+    x[0, :, :frames, 0] = mix_mag
+    stats = normalize.fit(x, window_model.norm, window_model.scaler)
+    y = net(normalize.transform(x, stats), training=False)
+    return np.asarray(targets.vocal_estimate(y, x, stats, window_model.target))[0, :, :frames]
+
+
 def vocal_waves(store, window_model, shifts: int, power: float, passes: int = 1) -> list[np.ndarray]:
     """Each song's vocal waveform at 11025 Hz: soft mask from the (shift-averaged) ratios ** power;
     each further pass runs the model on the previous pass's vocals and multiplies its mask in."""
@@ -46,7 +67,9 @@ def vocal_waves(store, window_model, shifts: int, power: float, passes: int = 1)
         vocal = windows_to_spec(store.read_song("mix_mag", song), store.read_song("mix_phase", song),
                                 store.valid_frames[store.song_id == song])
         for _ in range(passes):
-            ratios = source_ratios(np.abs(vocal), song_source_mags(window_model, np.abs(vocal), shifts)) ** power
+            mags = whole_song_mags(window_model, np.abs(vocal)) if shifts == 0 else \
+                song_source_mags(window_model, np.abs(vocal), shifts)
+            ratios = source_ratios(np.abs(vocal), mags) ** power
             vocal = vocal_spectrum(vocal[..., None], ratios)[..., 0]
         waves.append(audio.istft(vocal, store.songs["length"][song]))
     return waves
@@ -57,7 +80,7 @@ def main() -> None:
     p.add_argument("--run", default="pretrained", help="a two-source run (target direct2 or masked2)")
     p.add_argument("--data", default="data/musdb18-7", help="cache folder")
     p.add_argument("--split", default="valid", choices=["valid", "test"], help="songs scored (choose on valid)")
-    p.add_argument("--shifts", type=int, nargs="+", default=[1, 2, 4], help="window grids averaged")
+    p.add_argument("--shifts", type=int, nargs="+", default=[1, 2, 4], help="window grids averaged (0 = the whole song as one window)")
     p.add_argument("--powers", type=float, nargs="+", default=[0.5, 0.75, 1.0, 1.5, 2.0, 3.0], help="mask exponents")
     p.add_argument("--passes", type=int, nargs="+", default=[1], help="model passes, each on the previous vocals")
     p.add_argument("--jobs", type=int, default=os.cpu_count())
@@ -84,7 +107,7 @@ def main() -> None:
         waves = vocal_waves(store, window_model, shifts, power, passes)
         agg = scoring.score(store, np.zeros((0,)), waves, "museval", args.jobs,
                             f"s{shifts} p{power:g} n{passes}")["aggregate"]
-        rows.append(f"| {shifts} | {power:g} | {passes} | {agg['vocals_SDR_median']:.2f} | {agg['vocals_SIR_median']:.2f} | "
+        rows.append(f"| {shifts or 'whole song'} | {power:g} | {passes} | {agg['vocals_SDR_median']:.2f} | {agg['vocals_SIR_median']:.2f} | "
                     f"{agg['vocals_SAR_median']:.2f} | {agg['vocals_SI-SDR_median']:.2f} | "
                     f"{agg['accompaniment_SDR_median']:.2f} | {time.perf_counter() - t0:.0f} |")
         print(rows[-1], flush=True)

@@ -178,6 +178,21 @@ def test_each_postfilter_pass_multiplies_its_mask_in(tiny_cache):
             np.testing.assert_allclose(wave, mix * 0.5 ** passes, atol=1e-5)
 
 
+def test_a_whole_song_window_is_the_windowed_chain_when_the_song_is_one_window(tiny_run, rng):
+    """bench/postfilter.py --shifts 0: the run's weights in an open-length network; on exactly one
+    window of frames it must give what the windowed chain gives, and any length comes back whole."""
+    import importlib.util
+    from separation import WindowModel, song_source_mags
+    spec = importlib.util.spec_from_file_location("postfilter", ROOT / "bench" / "postfilter.py")
+    postfilter = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(postfilter)
+    window_model = WindowModel.from_run(tiny_run)
+    mix_mag = rng.random((audio.N_BINS, audio.WINDOW_FRAMES)).astype(np.float32)
+    np.testing.assert_allclose(postfilter.whole_song_mags(window_model, mix_mag),
+                               song_source_mags(window_model, mix_mag), rtol=1e-4, atol=1e-4)
+    assert postfilter.whole_song_mags(window_model, mix_mag[:, :77]).shape[:2] == (audio.N_BINS, 77)
+
+
 def test_freed_memory_is_kept_for_reuse_on_glibc():
     import platform
     import hardware
