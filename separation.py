@@ -413,26 +413,47 @@ def _lerp(values: np.ndarray, index: np.ndarray, axis: int) -> np.ndarray:
     return np.take(values, lo, axis=axis) * (1 - frac) + np.take(values, hi, axis=axis) * frac
 
 
-def interpolate_mask(mask: np.ndarray, sr: int, n_bins: int, n_frames: int, hop: int, n_fft: int,
-                     extension: str, shift: float = 0.0) -> np.ndarray:
-    """Map a (N_BINS, T) mask on the model's grid to (n_bins, n_frames) on a native STFT grid
-    whose frame 0 lies `shift` seconds before the mask's frame 0."""
+def native_mask_parts(mask: np.ndarray, sr: int, n_bins: int, n_frames: int, hop: int, n_fft: int,
+                      extension: str, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """A (N_BINS, T) mask on the model's grid on a native STFT grid of n_bins x n_frames whose frame 0
+    lies `shift` seconds before the mask's frame 0, in two parts: (k, n_frames) for the k lowest bins,
+    those within the model's band, and the (1, n_frames) row every bin above them gets (extension)."""
     model_freqs = np.arange(audio.N_BINS) * audio.SAMPLE_RATE / audio.N_FFT
     model_times = np.arange(mask.shape[1]) * audio.HOP / audio.SAMPLE_RATE
     freqs = np.arange(n_bins) * sr / n_fft
     times = np.arange(n_frames) * hop / sr - shift
     # time first (cheap at 512 rows), then frequency
     in_time = _lerp(mask, np.interp(times, model_times, np.arange(len(model_times))), axis=1)
-    inside = freqs <= model_freqs[-1]
-    out = np.empty((n_bins, n_frames), np.float32)
-    out[inside] = _lerp(in_time, np.interp(freqs[inside], model_freqs, np.arange(audio.N_BINS)), axis=0)
+    inside = freqs[freqs <= model_freqs[-1]]
+    below = _lerp(in_time, np.interp(inside, model_freqs, np.arange(audio.N_BINS)), axis=0)
     if extension == "zeros":
-        out[~inside] = 0.0
+        above = np.zeros((1, n_frames), np.float32)
     elif extension == "average":
-        out[~inside] = in_time[audio.N_BINS // 2:].mean(axis=0)[None, :]
+        above = in_time[audio.N_BINS // 2:].mean(axis=0, keepdims=True)
     else:                       # "top": each frame's mask at 5.5 kHz carried upward
-        out[~inside] = in_time[-1][None, :]
+        above = in_time[-1:]
+    return below.astype(np.float32, copy=False), above.astype(np.float32, copy=False)
+
+
+def interpolate_mask(mask: np.ndarray, sr: int, n_bins: int, n_frames: int, hop: int, n_fft: int,
+                     extension: str, shift: float = 0.0) -> np.ndarray:
+    """native_mask_parts as one (n_bins, n_frames) array."""
+    below, above = native_mask_parts(mask, sr, n_bins, n_frames, hop, n_fft, extension, shift)
+    out = np.empty((n_bins, n_frames), np.float32)
+    out[:len(below)], out[len(below):] = below, above
     return out
+
+
+def apply_native_mask(specs: list[np.ndarray], mask: np.ndarray, sr: int, hop: int, n_fft: int,
+                      extension: str, shift: float = 0.0, start_bin: int = 0) -> None:
+    """Multiply each (bins, T) complex STFT of `specs` in place, from start_bin up, by `mask`
+    interpolated once onto their grid; the bins above the model's band by one broadcast row."""
+    below, above = native_mask_parts(mask, sr, *specs[0].shape, hop, n_fft, extension, shift)
+    top = len(below)
+    for x in specs:
+        if start_bin < top:
+            x[start_bin:top] *= below[start_bin:]
+        x[max(top, start_bin):] *= above
 
 
 class SongSeparator:
@@ -479,22 +500,17 @@ class SongSeparator:
         n_fft, hop = native_stft_params(sr)
         shift = margin / sr                 # the ratios' frame 0 sits at the core's start
         specs = [audio.spectrogram(chunk[:, c], n_fft, hop) for c in range(chunk.shape[1])]
-        grid = (sr, specs[0].shape[0], specs[0].shape[1], hop, n_fft, self.extension, shift)
-        filtered = None
+        band = 0                            # bins already separated; the soft mask does the rest
         if self.wiener_iterations > 0:
             # Wiener filtering in the model's band (above 5.5 kHz the ratios are an extrapolation, and
             # the EM's cost grows with every bin); the soft mask above it
             band = int(np.sum(np.arange(specs[0].shape[0]) * sr / n_fft <= audio.SAMPLE_RATE / 2))
-            native = np.stack([interpolate_mask(r, sr, band, *grid[2:]) for r in ratios])
+            native = np.stack([interpolate_mask(r, sr, band, specs[0].shape[1], hop, n_fft, self.extension, shift)
+                               for r in ratios])
             filtered = vocal_spectrum(np.stack([x[:band] for x in specs], axis=-1), native, self.wiener_iterations)
-        # one soft mask on the model's grid, interpolated once and applied to each channel in place
-        mask = interpolate_mask(soft_mask(ratios), *grid)
-        for c, x in enumerate(specs):
-            if filtered is None:
-                x *= mask
-            else:                           # the filter's band, the soft mask above it
+            for c, x in enumerate(specs):
                 x[:band] = filtered[..., c]
-                x[band:] *= mask[band:]
+        apply_native_mask(specs, soft_mask(ratios), sr, hop, n_fft, self.extension, shift, band)
         vocals = np.empty((len(chunk) - 2 * margin, chunk.shape[1]), np.float32)
         for c, x in enumerate(specs):
             full = audio.griffin_lim(np.abs(x), n_fft, hop, len(chunk)) if self.phase == "griffin-lim" else \
