@@ -26,7 +26,8 @@ import scoring  # noqa: E402
 import targets  # noqa: E402
 
 TWO_SOURCE_TARGETS = [t for t in targets.TARGETS if len(targets.sources(t)) == 2]
-SETS = {"valid": "data/musdb18-7/valid.h5", "test": "data/musdb18-7/test.h5"}
+SETS = {"valid": "data/musdb18-7/valid.h5", "test": "data/musdb18-7/test.h5",
+        "mir1k": "data/mir1k/test.h5"}         # issue 16's MIR-1K target (the abjones/amy-trained split)
 
 
 COMMAND_ARGS = ("data", "online_remix", "remix_coherent", "remix_gain", "remix_stem_dropout", "target", "norm",
@@ -119,12 +120,14 @@ def write_table(results: dict, path: Path) -> None:
     lines = ["# Quality ablation (issue 16)", "",
              "museval on mono 11025 Hz (evaluate.py), median over songs, dB. **valid** = the 14 MUSDB18-7 "
              "validation songs (every choice is made on these), test = the 25 MUSDB18-7 test songs (reported, "
-             "never chosen on). Equal training budgets unless the row says otherwise. "
+             "never chosen on), MIR-1K test = the MIR-1K clips of data/mir1k's test split (`--sets mir1k`, "
+             "vocals SDR; reported, never chosen on; '-' where not scored). Equal training budgets unless the "
+             "row says otherwise. "
              "Made by `python bench/ablation.py` (commands below the table).", "",
              "| run | training data | target | loss | post-filter | examples | valid SDR | valid SIR | test SDR | test SIR "
-             "| test acc. SDR |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| test acc. SDR | MIR-1K test SDR |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        v, t = r["scores"].get("valid", {}), r["scores"].get("test", {})
+        v, t, m = (r["scores"].get(name, {}) for name in ("valid", "test", "mir1k"))
         post = f"Wiener, {r['wiener']} it." if r["wiener"] else \
             ("soft masks" if r["target"] in TWO_SOURCE_TARGETS else "none (the paper's chain)")
         loss = r.get("loss") or (re.search(r"--loss (\w+)", r["command"]) or [None, "mse"])[1]
@@ -133,7 +136,7 @@ def write_table(results: dict, path: Path) -> None:
 
         lines.append(f"| {r['run']} | {r['training']} | {r['target']} | {loss} | {post} | {r['examples']} | "
                      f"**{cell(v, 'SDR')}** | {cell(v, 'SIR')} | {cell(t, 'SDR')} | {cell(t, 'SIR')} | "
-                     f"{cell(t, 'acc_SDR')} |")
+                     f"{cell(t, 'acc_SDR')} | {cell(m, 'SDR')} |")
     lines += ["", "Commands:", ""]
     seen = set()
     for r in rows:
