@@ -424,8 +424,8 @@ def native_mask_parts(mask: np.ndarray, sr: int, n_bins: int, n_frames: int, hop
     times = np.arange(n_frames) * hop / sr - shift
     # time first (cheap at 512 rows), then frequency
     in_time = _lerp(mask, np.interp(times, model_times, np.arange(len(model_times))), axis=1)
-    inside = freqs[freqs <= model_freqs[-1]]
-    below = _lerp(in_time, np.interp(inside, model_freqs, np.arange(audio.N_BINS)), axis=0)
+    band_freqs = freqs[freqs <= model_freqs[-1]]
+    below = _lerp(in_time, np.interp(band_freqs, model_freqs, np.arange(audio.N_BINS)), axis=0)
     if extension == "zeros":
         above = np.zeros((1, n_frames), np.float32)
     elif extension == "average":
