@@ -39,22 +39,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def whole_song_mags(window_model, mix_mag: np.ndarray) -> np.ndarray:
     """(bins, T, S) source magnitudes with the song's whole (bins, T) spectrogram as one window:
-    the run's weights in a network of open length (model.build_unet(frames=None))."""
+    the run's weights in a network of open length (model.build_unet(frames=None)), behind the same
+    scaler and inverse as the windowed chain (separation.WindowModel)."""
     import model as model_lib
-    import normalize
-    import targets
+    from separation import WindowModel
+    arch = window_model.config["args"].get("arch", "paper")
     if getattr(window_model, "whole_song", None) is None:
-        args = window_model.config["args"]
-        net = model_lib.build_unet(args["base_filters"], args.get("arch", "paper"), args["target"], frames=None)
+        net = model_lib.build_unet(window_model.config["args"]["base_filters"], arch, window_model.target,
+                                   frames=None)
         net.set_weights(window_model.model.get_weights())
-        window_model.whole_song = (net, model_lib.frame_multiple(args.get("arch", "paper")))
-    net, multiple = window_model.whole_song
-    frames = mix_mag.shape[1]
+        window_model.whole_song = WindowModel(net, window_model.norm, window_model.scaler, window_model.target)
+    frames, multiple = mix_mag.shape[1], model_lib.frame_multiple(arch)
     x = np.zeros((1, mix_mag.shape[0], -(-frames // multiple) * multiple, 1), np.float32)
     x[0, :, :frames, 0] = mix_mag
-    stats = normalize.fit(x, window_model.norm, window_model.scaler)
-    y = net(normalize.transform(x, stats), training=False)
-    return np.asarray(targets.vocal_estimate(y, x, stats, window_model.target))[0, :, :frames]
+    return window_model.whole_song.source_mags(x)[0, :, :frames]
 
 
 def vocal_waves(store, window_model, shifts: int, power: float, passes: int = 1) -> list[np.ndarray]:

@@ -58,9 +58,8 @@ def recalibrate(run: Path, out: Path, data: list[str], batch_size: int = 16, wei
     n_batches = len(store) // batch_size
     if n_batches == 0:
         raise SystemExit(f"recalibrate_bn: {len(store)} windows in {data} make no batch of {batch_size}")
-    layers = [layer for layer in net._flatten_layers(include_self=False)]
-    norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
-    dropouts = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
+    norms = [layer for layer in net.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    dropouts = [layer for layer in net.layers if isinstance(layer, keras.layers.Dropout)]
     if not norms:
         raise SystemExit(f"recalibrate_bn: {run} has no BatchNormalization layer")
     for layer in dropouts:               # (the paper's U-Net has none; Jansson's has)
