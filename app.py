@@ -1,7 +1,8 @@
 """A web page for separating songs: upload, watch progress, listen, download, see spectrograms.
 
-    python app.py                         # http://127.0.0.1:8000, the default model
+    python app.py                         # http://127.0.0.1:8000, the shipped models (fast, quality)
     python app.py --run results/runs/frequency-minmax-mae --port 8080
+    python app.py --run pretrained results/runs/frequency-minmax-mae    # the page offers both
 
 Served by uvicorn (an ASGI server) on 127.0.0.1 only. Uploads are limited in size and length,
 non-audio files are rejected with a message, several uploads are separated one after another
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import re
 import shutil
 import sys
@@ -45,10 +47,11 @@ PAGE = """<!doctype html>
  audio{width:100%} img{max-width:100%;border:1px solid #ddd} a.dl{margin-right:1.5em}
 </style></head><body>
 <h1>Vocal separator</h1>
-<p class="muted">U-Net from "Spectral Mapping of Singing Voices" &middot; model: <b>{model}</b> &middot;
+<p class="muted">U-Net from "Spectral Mapping of Singing Voices" &middot;
 up to {max_mb} MB and {max_minutes} minutes per song (mp3, wav, flac, ogg, m4a).</p>
 <form id="form" class="box">
  <input type="file" id="file" name="file" accept="audio/*">
+ <label class="muted">model <select id="model">{model_options}</select></label>
  <label class="muted">post-filter <select id="wiener">{wiener_options}</select></label>
  <button type="submit" id="go">Separate</button>
 </form>
@@ -69,7 +72,7 @@ $("form").addEventListener("submit", ev => {
   if (!file) { $("error").textContent = "Choose an audio file first."; return; }
   const data = new FormData(); data.append("file", file);
   const xhr = new XMLHttpRequest();
-  xhr.open("POST", "api/jobs?wiener=" + $("wiener").value);
+  xhr.open("POST", "api/jobs?wiener=" + $("wiener").value + "&model=" + encodeURIComponent($("model").value));
   $("status").hidden = false; $("stage").textContent = "Uploading…"; $("go").disabled = true;
   xhr.upload.onprogress = e => { if (e.lengthComputable) $("bar").value = e.loaded / e.total; };
   xhr.onload = () => {
@@ -111,24 +114,30 @@ class Job:
     warning: str = ""
     created: float = field(default_factory=time.time)
     wiener_iterations: int = 0
+    model: str = ""
 
 
 class Service:
     """Jobs, the model worker and the clean-up; shared by the ASGI app's routes."""
 
-    def __init__(self, run_dir: Path, work_dir: Path, max_mb: float, max_minutes: float, keep_minutes: float,
-                 wiener_iterations: int | None = None):
+    def __init__(self, run_dirs: dict[str, Path], work_dir: Path, max_mb: float, max_minutes: float,
+                 keep_minutes: float, wiener_iterations: int | None = None):
         from separation import Separator
-        # the page's default choice: the model's own default unless given
-        self.separator = Separator.from_run(run_dir, band="full", wiener_iterations=wiener_iterations)
-        self.wiener_iterations = self.separator.song_separator.wiener_iterations
-        name = self.separator.config["name"]
-        self.model_name = name if name == Path(run_dir).name else f"{Path(run_dir).name} ({name})"
+        # every offered model is loaded once; the first is the page's default. The post-filter's
+        # default is the first model's own unless given
+        self.separators = {name: Separator.from_run(run_dir, band="full", wiener_iterations=wiener_iterations)
+                           for name, run_dir in run_dirs.items()}
+        self.default_model = next(iter(self.separators))
+        self.wiener_iterations = self.separators[self.default_model].song_separator.wiener_iterations
+        self.model_labels = {}
+        for name, separator in self.separators.items():
+            run_name = separator.config["name"]
+            self.model_labels[name] = name if name == run_name else f"{name} ({run_name})"
         self.work_dir, self.max_bytes = work_dir, int(max_mb * 2 ** 20)
         self.max_seconds, self.keep_seconds = max_minutes * 60, keep_minutes * 60
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()
-        self.worker = ThreadPoolExecutor(1, thread_name_prefix="separator")   # one model, one job at a time
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="separator")   # one job at a time
 
     def new_job(self, client_name: str) -> Job:
         job_id = uuid.uuid4().hex
@@ -167,9 +176,10 @@ class Service:
         """Runs on the worker thread."""
         job.status = "separating"
         # one worker thread runs the jobs in turn, so the shared separator can take each job's choice
-        self.separator.song_separator.wiener_iterations = job.wiener_iterations
+        separator = self.separators[job.model]
+        separator.song_separator.wiener_iterations = job.wiener_iterations
         try:
-            self.separator.separate_to_file(upload, job.folder, "{instrument}.{codec}", "wav", scratch=job.folder,
+            separator.separate_to_file(upload, job.folder, "{instrument}.{codec}", "wav", scratch=job.folder,
                                             on_progress=lambda fraction: setattr(job, "progress", min(0.99, fraction)),
                                             on_warning=lambda text: setattr(job, "warning", text),
                                             isolate=True)      # an upload is a stranger's file
@@ -307,7 +317,10 @@ def create_app(service: Service):
         options = "".join(f'<option value="{n}"{" selected" if n == service.wiener_iterations else ""}>'
                           f'{"soft masks" if n == 0 else f"Wiener filter, {n} iteration" + "s" * (n > 1)}</option>'
                           for n in range(MAX_WIENER_ITERATIONS + 1))
-        return HTMLResponse(PAGE.replace("{wiener_options}", options).replace("{model}", service.model_name).replace("{max_mb}", f"{service.max_bytes // 2 ** 20}")
+        models = "".join(f'<option value="{html.escape(name)}">{html.escape(label)}</option>'
+                         for name, label in service.model_labels.items())
+        return HTMLResponse(PAGE.replace("{wiener_options}", options).replace("{model_options}", models)
+                            .replace("{max_mb}", f"{service.max_bytes // 2 ** 20}")
                             .replace("{max_minutes}", f"{service.max_seconds / 60:g}"))
 
     async def create_job(request: Request):
@@ -323,6 +336,9 @@ def create_app(service: Service):
         wiener = request.query_params.get("wiener", str(service.wiener_iterations))
         if not (wiener.isdigit() and int(wiener) <= MAX_WIENER_ITERATIONS):
             return JSONResponse({"error": f"wiener must be 0..{MAX_WIENER_ITERATIONS}."}, status_code=400)
+        model = request.query_params.get("model", service.default_model)
+        if model not in service.separators:
+            return JSONResponse({"error": f"model must be one of {', '.join(service.separators)}."}, status_code=400)
         receiver = UploadReceiver(service, boundary)
         try:
             async for chunk in request.stream():
@@ -341,7 +357,7 @@ def create_app(service: Service):
         if message:
             service.drop(job)
             return JSONResponse({"error": message}, status_code=400)
-        job.wiener_iterations = int(wiener)
+        job.wiener_iterations, job.model = int(wiener), model
         service.worker.submit(service.separate, job, path)
         return JSONResponse({"id": job.id, "name": job.name})
 
@@ -353,7 +369,7 @@ def create_app(service: Service):
         if job is None:
             return JSONResponse({"error": "No such job (it may have expired)."}, status_code=404)
         return JSONResponse({"id": job.id, "name": job.name, "status": job.status, "progress": job.progress,
-                             "error": job.error, "warning": job.warning})
+                             "error": job.error, "warning": job.warning, "model": job.model})
 
     async def job_file(request: Request):
         job = service.get(request.path_params["job_id"])
@@ -383,10 +399,29 @@ def create_app(service: Service):
                              Route("/api/jobs/{job_id}/{name}", job_file)], lifespan=lifespan)
 
 
+def model_choices(run_args: list[Path] | None) -> dict[str, Path]:
+    """The models the page offers, by the name it shows: the given run folders (by folder name, made
+    unique), else the shipped models present, else the newest complete run."""
+    import runs
+    if not run_args:
+        shipped = runs.shipped_models()
+        newest = runs.default_run()
+        return shipped or ({newest.name: newest} if newest else {})
+    choices: dict[str, Path] = {}
+    for run_dir in run_args:
+        name, k = run_dir.name, 2
+        while name in choices:
+            name, k = f"{run_dir.name} ({k})", k + 1
+        choices[name] = run_dir
+    return choices
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description="Serve the vocal separator web page on 127.0.0.1.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--run", type=Path, default=None, help="run directory (default: pretrained/ or the newest run)")
+    p.add_argument("--run", type=Path, nargs="+", default=None,
+                   help="run directories the page offers, the first as its default (default: the shipped models, "
+                        "fast and quality, else the newest run)")
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1")
     p.add_argument("--max-mb", type=float, default=MAX_MB, help="upload size limit")
     p.add_argument("--max-minutes", type=float, default=MAX_MINUTES, help="song length limit")
@@ -401,18 +436,18 @@ def main(argv=None) -> None:
     import hardware
     import runs
     hardware.configure_tensorflow()
-    run_dir = args.run or runs.default_run()
-    if run_dir is None:
+    run_dirs = model_choices(args.run)
+    if not run_dirs:
         raise SystemExit("app: no trained model found; train one: python data_prep.py && python train.py "
                          "--base-filters 16 --epochs 5")
     import scratch
     work_dir = scratch.scratch_dir()          # also sweeps job folders left by a killed server
     try:
-        service = Service(run_dir, work_dir, args.max_mb, args.max_minutes, args.keep_minutes, args.wiener_iterations)
+        service = Service(run_dirs, work_dir, args.max_mb, args.max_minutes, args.keep_minutes, args.wiener_iterations)
     except runs.RunError as exc:
         shutil.rmtree(work_dir, ignore_errors=True)
         raise SystemExit(f"app: {exc}")
-    print(f"app: model {service.model_name}; open http://127.0.0.1:{args.port}/ (work files in {work_dir})",
+    print(f"app: models {', '.join(service.model_labels.values())}; open http://127.0.0.1:{args.port}/ (work files in {work_dir})",
           file=sys.stderr, flush=True)
     try:
         uvicorn.run(create_app(service), host="127.0.0.1", port=args.port, log_level="warning")

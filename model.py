@@ -100,6 +100,35 @@ def build_unet(base_filters: int = 64, arch: str = "paper", target: str = "direc
     return keras.Model(inputs, outputs, name=f"unet_{arch}_{base_filters}_{target}")
 
 
+def build_ensemble(members: list[tuple[int, str]], target: str, frames: int | None = audio.WINDOW_FRAMES):
+    """One model whose output is the mean of several U-Nets' outputs on the same input.
+
+    The members share the target (and, in their runs, the scaler), so the mean of their outputs is
+    the mean of their source magnitudes: one graph that separation and export.py treat like any model.
+
+    Args:
+        members: (base_filters, arch) of each member.
+        target: the members' output stage (targets.py).
+        frames: window length, as for build_unet.
+    """
+    import keras
+    from keras import layers
+    inputs = keras.Input((INPUT_SHAPE[0], frames, *INPUT_SHAPE[2:]), name="mix_mag")
+    outputs = []
+    for i, (base_filters, arch) in enumerate(members):
+        net = build_unet(base_filters, arch, target, frames)
+        member = keras.Model(net.inputs, net.outputs[0], name=f"member{i}_{net.name}")
+        outputs.append(member(inputs))
+    mean = layers.Average(dtype="float32", name="ensemble_mean")(outputs)
+    return keras.Model(inputs, mean, name=f"ensemble{len(members)}_{target}")
+
+
+def unet_spec(net) -> tuple[str, int, str]:
+    """(arch, base_filters, target) of a build_unet model, from the name it gives its models."""
+    _, arch, base, target = net.name.split("_", 3)
+    return arch, int(base), target
+
+
 def load_released_weights(path: str | Path, model=None):
     """Load the paper's released weights (legacy Keras 2 .hdf5) into the paper architecture.
 
@@ -159,3 +188,81 @@ def freeze_batchnorm(model) -> int:
     for layer in frozen:
         layer.trainable = False
     return len(frozen)
+
+
+def _producer(tensor):
+    """The layer that made a Keras tensor of a functional model."""
+    return tensor._keras_history.operation
+
+
+def widen_from(old, new, noise: float = 0.01, seed: int = 0) -> int:
+    """Net2WiderNet (Chen et al. 2016): fill the wider `new` model from the trained `old` one so
+    that it computes the same function, then break the symmetry with a little noise.
+
+    Both models must come from build_unet with one arch and target, `new` with an integer multiple
+    of `old`'s base_filters. Wider channel j copies old channel j mod C (piecewise through the skip
+    concatenations); a layer reading r copies of a channel divides their incoming weights by r, so
+    every copy's sum is the old value. BatchNormalization copies its statistics per channel.
+
+    Args:
+        old, new: the trained and the wider model (same layer names).
+        noise: relative std of the Gaussian noise multiplied into every widened kernel (0 = exact).
+        seed: the noise's seed.
+    Returns:
+        how many layers were filled.
+    """
+    from keras import layers
+    rng = np.random.default_rng(seed)
+    old_layers = {layer.name: layer for layer in old.layers}
+    channel_map: dict[str, np.ndarray] = {}        # layer name -> old channel of each output channel
+
+    def input_map(layer) -> np.ndarray:
+        # a layer of several inputs that is not a concatenation (the masked output's Multiply)
+        # keeps the channels of its first
+        tensor = layer.input[0] if isinstance(layer.input, (list, tuple)) else layer.input
+        source = _producer(tensor)
+        if isinstance(source, layers.InputLayer) or source.name not in channel_map:
+            return np.arange(tensor.shape[-1])
+        return channel_map[source.name]
+
+    filled = 0
+    for layer in new.layers:
+        if isinstance(layer, layers.InputLayer):
+            continue
+        if isinstance(layer, layers.Concatenate):
+            parts, offset = [], 0
+            for tensor in layer.input:
+                part = channel_map.get(_producer(tensor).name, np.arange(tensor.shape[-1]))
+                old_width = old_layers[_producer(tensor).name].output.shape[-1]
+                parts.append(part + offset)
+                offset += old_width
+            channel_map[layer.name] = np.concatenate(parts)
+            continue
+        weights = layer.get_weights()
+        if not weights:                    # activations, pooling, dropout: channels pass through
+            channel_map[layer.name] = input_map(layer)
+            continue
+        old_weights = old_layers[layer.name].get_weights()
+        if isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose)):
+            transpose = isinstance(layer, layers.Conv2DTranspose)
+            in_map = input_map(layer)
+            out_old = old_weights[0].shape[-2 if transpose else -1]
+            out_map = np.arange(layer.filters) % out_old
+            copies = np.bincount(in_map, minlength=in_map.max() + 1)[in_map].astype(np.float32)
+            kernel = old_weights[0]
+            if transpose:                  # Keras' Conv2DTranspose kernel is (h, w, out, in)
+                kernel = kernel[:, :, out_map][:, :, :, in_map] / copies
+            else:
+                kernel = kernel[:, :, in_map][:, :, :, out_map] / copies[:, None]
+            if noise:
+                kernel = kernel * (1 + noise * rng.standard_normal(kernel.shape)).astype(np.float32)
+            layer.set_weights([kernel.astype(np.float32)] + [w[out_map] for w in old_weights[1:]])
+            channel_map[layer.name] = out_map
+        elif isinstance(layer, layers.BatchNormalization):
+            out_map = input_map(layer)
+            layer.set_weights([w[out_map] for w in old_weights])
+            channel_map[layer.name] = out_map
+        else:
+            raise ValueError(f"widen_from: no rule for layer {layer.name} ({type(layer).__name__})")
+        filled += 1
+    return filled

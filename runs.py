@@ -8,8 +8,10 @@ config["args"][...] strings.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 RUNS_ROOT = ROOT / "results" / "runs"
 PRETRAINED = ROOT / "pretrained"
+# the shipped models: the default and a larger, slower one (each with its model card)
+SHIPPED_MODELS = {"fast": PRETRAINED, "quality": PRETRAINED / "quality"}
 
 
 class RunError(FileNotFoundError):
@@ -96,6 +100,23 @@ def default_run() -> Path | None:
     return max(runs, key=lambda d: (d / "best.weights.h5").stat().st_mtime) if runs else None
 
 
+def shipped_model(name: str) -> Path:
+    """The folder of a shipped model by name (SHIPPED_MODELS), or RunError naming what is there."""
+    if name not in SHIPPED_MODELS:
+        raise RunError(f"no shipped model {name!r}; choose one of {', '.join(SHIPPED_MODELS)}")
+    folder = SHIPPED_MODELS[name]
+    if not (folder / "config.json").exists():
+        present = [n for n, d in SHIPPED_MODELS.items() if (d / "config.json").exists()]
+        raise RunError(f"{folder}: the {name!r} model is not in this checkout (present: {', '.join(present) or 'none'}); "
+                       "git pull, or pass --run RUN")
+    return folder
+
+
+def shipped_models() -> dict[str, Path]:
+    """The shipped models present in this checkout, by name."""
+    return {n: d for n, d in SHIPPED_MODELS.items() if (d / "config.json").exists()}
+
+
 def weights_file(run_dir: str | Path, weights: str = "best") -> Path:
     """RUN/<weights>.weights.h5, or RunError saying how to make it."""
     path = Path(run_dir) / f"{weights}.weights.h5"
@@ -114,6 +135,9 @@ def build_run_model(run_dir: str | Path):
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")      # inference and export: float32 whatever trained
     try:
+        if "ensemble" in config:           # bench/ensemble.py: the members' mean in one model
+            members = [(m["base_filters"], m["arch"]) for m in config["ensemble"]["members"]]
+            return model_lib.build_ensemble(members, s.target), config
         return model_lib.build_unet(s.base_filters, s.arch, s.target), config
     finally:
         keras.mixed_precision.set_global_policy(policy)
@@ -141,6 +165,25 @@ def load_run(run_dir: str | Path, weights: str = "best"):
 
 
 # ---------------------------------------------------------------- writing
+@contextlib.contextmanager
+def derived_run(out: Path, tool: str):
+    """The folder of a run a tool derives from others (a soup, an ensemble, recomputed statistics):
+    yields OUT.partial to fill; renamed to OUT when the block ends, removed if it raises, so no
+    half-made run folder is left. SystemExit naming the tool if OUT exists."""
+    out = Path(out)
+    if out.exists():
+        raise SystemExit(f"{tool}: {out} exists; choose another --out or remove it")
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    partial.rename(out)
+
+
 class RunLock:
     """An exclusive lock on a run folder (flock on RUN/.lock, holding the owner's PID), so a second
     train.py on the same folder stops with one line instead of writing beside the first.

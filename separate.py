@@ -54,9 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
                                             "separation.Separator; see README for the Python API.",
                                 formatter_class=_HelpFormatter)
     p.add_argument("songs", nargs="+", type=Path, help="audio files (mp3, wav, flac, ogg, m4a, ...)")
-    p.add_argument("--run", type=Path, default=None,
-                   help="run directory with config.json and best.weights.h5 (default: pretrained/, "
-                        "else the newest complete run in results/runs)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--model", choices=sorted(runs.SHIPPED_MODELS), default=None,
+                       help="a shipped model: fast = pretrained/ (the default), quality = pretrained/quality/ "
+                            "(larger: better vocals, slower; README, Results)")
+    which.add_argument("--run", type=Path, default=None,
+                       help="run directory with config.json and best.weights.h5 (default: pretrained/, "
+                            "else the newest complete run in results/runs)")
     p.add_argument("--out", type=Path, default=Path("separated"), help="output folder")
     p.add_argument("--format", choices=sorted(FORMATS), default="wav", help="output format")
     p.add_argument("--filename-format", default=DEFAULT_TEMPLATE,
@@ -105,7 +109,8 @@ def separate_all(args) -> None:
     sys.modules.setdefault("sklearn", None)
     hardware.configure_tensorflow()
     try:
-        separator = Separator.from_run(args.run or runs.default_run(), args.band, args.mask_extension,
+        run_dir = runs.shipped_model(args.model) if args.model else args.run or runs.default_run()
+        separator = Separator.from_run(run_dir, args.band, args.mask_extension,
                                        args.chunk_windows, args.batch_size, args.backend, args.phase,
                                        args.wiener_iterations)
     except runs.RunError as exc:

@@ -630,9 +630,14 @@ def output_paths(song: Path, out: Path, template: str, fmt: str) -> dict[str, Pa
 def default_wiener_iterations(config: dict | None) -> int:
     """The post-filter a model gets unless the user chooses: DEFAULT_WIENER_ITERATIONS for a model
     that estimates vocals and accompaniment each on its own, 0 (its soft mask) for a vocals-only
-    model, whose Wiener filter is only a sharper mask (README: at most +0.06 dB, at a third of the speed)."""
+    model, whose Wiener filter is only a sharper mask (README: at most +0.06 dB, at a third of the speed).
+    A shipped model whose own choice was measured carries it in its config.json ("separation", set by
+    bench/ship.py --wiener-iterations)."""
     if not config:
         return 0
+    chosen = config.get("separation", {}).get("wiener_iterations")
+    if chosen is not None:
+        return int(chosen)
     target = runs.RunSettings.from_config(config).target
     return DEFAULT_WIENER_ITERATIONS if len(targets.sources(target)) == 2 else 0
 

@@ -35,6 +35,7 @@ PAPER_SIZE_FILTERS = 32     # base filters from which a CPU run gets the CPU-siz
 # The paper's 20 epochs of full MUSDB18 were ~2,900 steps of batch 64; on a smaller training set 20 epochs
 # are far fewer steps, so the default length is the paper's epochs, or more epochs to reach PLATEAU_STEPS.
 PAPER_EPOCHS = 20
+WIDEN_NOISE = 0.01          # relative noise on a widened --init-from's kernels: copies must diverge
 PLATEAU_STEPS = 2400
 GRID = list(itertools.product(normalize.AXES, normalize.TABLE_SCALERS, LOSSES))   # Table I: 2 x 2 x 2
 
@@ -248,7 +249,7 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
         else:
             net = model_lib.build_unet(args.base_filters, args.arch, args.target)
             if args.init_from:
-                config["init_from"] = init_from(net, args.init_from)
+                config["init_from"] = init_from(net, args.init_from, args.seed)
                 runs.write_json(run_dir / "config.json", config)
             if args.freeze_batchnorm:
                 print(f"train: {model_lib.freeze_batchnorm(net)} BatchNormalization layers frozen", flush=True)
@@ -371,16 +372,26 @@ def TimeLimit(seconds: float):
     return _TimeLimit()
 
 
-def init_from(net, run_dir: Path) -> dict:
+def init_from(net, run_dir: Path, seed: int = 0) -> dict:
     """Copy a trained run's layers into `net` by layer name; returns what was copied.
 
     Equal shapes are copied whole; where only the last (output-channel) dimension grew, the old
-    channels fill the first ones and the new channels keep their fresh initialization.
+    channels fill the first ones and the new channels keep their fresh initialization. A run of the
+    same architecture and output with fewer base filters (a divisor of `net`'s) is grown into
+    `net` function-preserving (model.widen_from, Net2WiderNet): training starts where it ended.
     """
     try:
         old, old_config = runs.load_run(run_dir)
     except runs.RunError as exc:
         raise SystemExit(f"train: --init-from: {exc}")
+    import model as model_lib
+    (old_arch, old_base, old_target), (arch, new_base, target) = model_lib.unet_spec(old), model_lib.unet_spec(net)
+    if (old_arch, old_target) == (arch, target) and old_base < new_base and new_base % old_base == 0:
+        filled = model_lib.widen_from(old, net, WIDEN_NOISE, seed)
+        print(f"train: initialized from {run_dir} ({old_config.get('name', '?')}): base {old_base} grown to "
+              f"{new_base} function-preserving ({filled} layers, noise {WIDEN_NOISE})", flush=True)
+        return {"run": str(run_dir), "name": old_config.get("name"), "widened_from_base": old_base,
+                "widen_noise": WIDEN_NOISE, "copied": filled, "widened": [], "fresh": []}
     old_layers = {layer.name: layer for layer in old.layers}
     copied, widened, fresh = [], [], []
     for layer in net.layers:

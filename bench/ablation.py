@@ -34,7 +34,8 @@ COMMAND_ARGS = ("data", "online_remix", "remix_coherent", "remix_gain", "remix_s
                 "scaler", "loss", "base_filters", "batch_size", "epochs", "steps_per_epoch", "lr", "lr_schedule",
                 "clipnorm", "freeze_batchnorm", "source_weight", "init_from", "precision")
 NO_TRAINING = {"bench/soup.py": "no training: the members' weights averaged",
-               "bench/recalibrate_bn.py": "no training: one forward pass over the windows"}
+               "bench/recalibrate_bn.py": "no training: one forward pass over the windows",
+               "bench/ensemble.py": "no training: the members' outputs averaged"}
 REMIX_ARGS = ("remix_coherent", "remix_gain", "remix_stem_dropout")
 
 
@@ -85,6 +86,8 @@ def describe(config: dict, run_dir: Path | None = None) -> dict:
         training += f"; fine-tuned from {config['init_from']['name']}"
     if config.get("soup"):
         training += "; weights averaged with " + ", ".join(Path(m).name for m in config["soup"]["members"][1:])
+    if config.get("ensemble"):
+        training += "; outputs averaged with " + ", ".join(m["name"] for m in config["ensemble"]["members"][1:])
     recalibration = config.get("bn_recalibration")
     if recalibration:
         training += f"; BN statistics recomputed on {recalibration['windows']} windows of " + \
@@ -104,6 +107,8 @@ def made_by(config: dict, run_dir: Path | None) -> str:
     if config.get("soup"):
         return ("python bench/soup.py " + " ".join(config["soup"]["members"]) + f" --out {run_dir}"
                 + (" --weights last" if config["soup"]["weights"] == "last" else ""))
+    if config.get("ensemble"):
+        return "python bench/ensemble.py " + " ".join(m["run"] for m in config["ensemble"]["members"]) + f" --out {run_dir}"
     return train_command(config["args"])
 
 

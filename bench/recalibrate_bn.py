@@ -19,7 +19,6 @@ best.weights.h5 without optimizer state); its name and training history stay the
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -72,18 +71,11 @@ def recalibrate(run: Path, out: Path, data: list[str], batch_size: int = 16, wei
         for layer in norms:              # moving = running mean of the batch statistics so far
             layer.momentum = k / (k + 1)
         net(x, training=True)
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    try:
+    with runs.derived_run(out, "recalibrate_bn") as partial:
         net.save_weights(partial / "best.weights.h5")
         config["bn_recalibration"] = {"run": str(run), "weights": weights, "data": [str(p) for p in store.paths],
                                       "windows": n_batches * batch_size, "batch_size": batch_size, "seed": seed}
         runs.write_json(partial / "config.json", config)
-    except BaseException:
-        shutil.rmtree(partial)          # nothing half-made is left behind
-        raise
-    partial.rename(out)
     return out
 
 

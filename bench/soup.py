@@ -36,38 +36,30 @@ def soup(members: list[Path], out: Path, weights: str = "best") -> Path:
     for run, path in zip(members, files):
         if not runs.is_complete_run(run) or not path.exists():
             raise SystemExit(f"soup: {run} is not a complete run with {path.name}")
-    if out.exists():
-        raise SystemExit(f"soup: {out} exists; choose another --out or remove it")
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    shutil.copy(files[0], partial / "best.weights.h5")
     sources = [h5py.File(path, "r") for path in files]
     try:
-        with h5py.File(partial / "best.weights.h5", "r+") as target:
-            if "optimizer" in target:           # the model's weights only: members' Adam states differ
-                del target["optimizer"]
+        with runs.derived_run(out, "soup") as partial:
+            shutil.copy(files[0], partial / "best.weights.h5")
+            with h5py.File(partial / "best.weights.h5", "r+") as target:
+                if "optimizer" in target:           # the model's weights only: members' Adam states differ
+                    del target["optimizer"]
 
-            def average(_, node):
-                if isinstance(node, h5py.Dataset) and node.dtype.kind == "f":
-                    key, stack = node.name.lstrip("/"), []          # e.g. layers/conv2d/vars/0
-                    for run, source in zip(members, sources):
-                        if key not in source or source[key].shape != node.shape:
-                            raise SystemExit(f"soup: {run} has no weight {key} of shape {node.shape}: "
-                                             "members must share one architecture")
-                        stack.append(source[key][...])
-                    node[...] = np.mean(stack, axis=0)
-            target["layers"].visititems(average)
-    except BaseException:
-        shutil.rmtree(partial)          # nothing half-made is left behind
-        raise
+                def average(_, node):
+                    if isinstance(node, h5py.Dataset) and node.dtype.kind == "f":
+                        key, stack = node.name.lstrip("/"), []          # e.g. layers/conv2d/vars/0
+                        for run, source in zip(members, sources):
+                            if key not in source or source[key].shape != node.shape:
+                                raise SystemExit(f"soup: {run} has no weight {key} of shape {node.shape}: "
+                                                 "members must share one architecture")
+                            stack.append(source[key][...])
+                        node[...] = np.mean(stack, axis=0)
+                target["layers"].visititems(average)
+            config = runs.read_config(members[0])
+            config["soup"] = {"members": [str(run) for run in members], "weights": weights}
+            runs.write_json(partial / "config.json", config)
     finally:
         for source in sources:
             source.close()
-    config = runs.read_config(members[0])
-    config["soup"] = {"members": [str(run) for run in members], "weights": weights}
-    runs.write_json(partial / "config.json", config)
-    partial.rename(out)
     return out
 
 

@@ -66,14 +66,18 @@ def tiny_cache(tiny_musdb, tmp_path_factory) -> Path:
     return out
 
 
+def train_tiny(tiny_cache: Path, run_dir: Path, *extra: str) -> Path:
+    """A one-step base-2 run on the tiny cache in run_dir; extra train.py arguments override."""
+    import train
+    train.main(["--data", str(tiny_cache), "--run-dir", str(run_dir), "--base-filters", "2", "--batch-size", "4",
+                "--epochs", "1", "--steps-per-epoch", "1", "--verbose", "0", *extra])
+    return run_dir
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tiny_cache, tmp_path_factory) -> Path:
     """A one-step base-2 run: fast, and enough for anything that needs a model that loads."""
-    import train
-    run_dir = tmp_path_factory.mktemp("sep_runs") / "run"
-    train.main(["--data", str(tiny_cache), "--run-dir", str(run_dir), "--base-filters", "2", "--batch-size", "4",
-                "--epochs", "1", "--steps-per-epoch", "1", "--verbose", "0"])
-    return run_dir
+    return train_tiny(tiny_cache, tmp_path_factory.mktemp("sep_runs") / "run")
 
 
 @pytest.fixture
@@ -88,11 +92,13 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def app_server(run_dir: Path, log_dir: Path, *extra: str):
-    """app.py in a subprocess on a free port (1 MB / 15 s limits); yields url, proc, work_dir, log."""
+def app_server(run_dir: Path | list[Path], log_dir: Path, *extra: str):
+    """app.py in a subprocess on a free port (1 MB / 15 s limits) offering the run(s); yields url, proc,
+    work_dir, log."""
     port = _free_port()
     log = log_dir / "server.log"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--run", str(run_dir), "--port", str(port),
+    run_dirs = [str(d) for d in (run_dir if isinstance(run_dir, list) else [run_dir])]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--run", *run_dirs, "--port", str(port),
                              "--max-mb", "1", "--max-minutes", "0.25", *extra], stderr=log.open("w"), cwd=ROOT)
     deadline = time.time() + 120
     while time.time() < deadline:

@@ -19,7 +19,8 @@ BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-r
 
 @pytest.fixture(scope="module")
 def server(tiny_run, tmp_path_factory):
-    with app_server(tiny_run, tmp_path_factory.mktemp("app_log")) as running:
+    # the same run offered twice: the page lists both names, each job runs the one chosen
+    with app_server([tiny_run, tiny_run], tmp_path_factory.mktemp("app_log")) as running:
         yield running
 
 
@@ -120,6 +121,29 @@ def test_wiener_choice_is_offered_sent_and_checked(server, browser, tmp_path):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code == 400 and b"wiener" in refused.value.read()
+
+
+def test_model_choice_is_offered_sent_and_checked(server, browser, tmp_path):
+    import json
+    import urllib.error
+    import urllib.request
+    page = browser.new_page()
+    page.goto(server["url"])
+    options = page.eval_on_selector_all("#model option", "os => os.map(o => o.value)")
+    assert options == ["run", "run (2)"]
+    page.select_option("#model", "run (2)")
+    with page.expect_response(lambda r: "api/jobs?" in r.url) as created:
+        page.set_input_files("#file", str(_song(tmp_path / "m.wav", 3.0)))
+        page.click("#go")
+    job = created.value.json()
+    page.wait_for_selector("#result", state="visible", timeout=120_000)
+    with urllib.request.urlopen(server["url"] + "api/jobs/" + job["id"], timeout=30) as response:
+        assert json.loads(response.read())["model"] == "run (2)"
+    request = urllib.request.Request(server["url"] + "api/jobs?model=..%2Fetc", data=b"x", method="POST",
+                                     headers={"Content-Type": "multipart/form-data; boundary=b"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 400 and b"model must be one of" in refused.value.read()
 
 
 # Last: it stops the module's server.

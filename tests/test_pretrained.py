@@ -11,19 +11,30 @@ PRETRAINED = ROOT / "pretrained"
 pytestmark = pytest.mark.skipif(not (PRETRAINED / "config.json").exists(), reason="no pretrained/ model shipped")
 
 
-def test_shipped_model_is_complete_small_and_documented():
+# the size limits: the default model small (10 MB), the quality model each under 20 MB
+SIZE_LIMITS_MB = {"fast": 10, "quality": 20}
+
+
+@pytest.mark.parametrize("name", sorted(SIZE_LIMITS_MB))
+def test_shipped_model_is_complete_small_and_documented(name):
     import runs
-    assert runs.is_complete_run(PRETRAINED)
+    folder = runs.SHIPPED_MODELS[name]
+    if not (folder / "config.json").exists():
+        pytest.skip(f"no {name} model shipped")
+    assert runs.is_complete_run(folder)
     import h5py
-    with h5py.File(PRETRAINED / "best.weights.h5", "r") as f:
-        assert "optimizer" not in f, "ship the model's weights only (load_run + save_weights), not Adam's state"
-    size = sum(p.stat().st_size for p in PRETRAINED.iterdir() if p.is_file())
-    assert size <= 10 * 2 ** 20, f"pretrained/ is {size / 2 ** 20:.1f} MB (limit 10 MB)"
-    card = (PRETRAINED / "MODEL_CARD.md").read_text()
+    with h5py.File(folder / "best.weights.h5", "r") as f:
+        assert "optimizer" not in f, "ship the model's weights only (bench/ship.py), not Adam's state"
+    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    assert size <= SIZE_LIMITS_MB[name] * 2 ** 20, f"{folder} is {size / 2 ** 20:.1f} MB (limit {SIZE_LIMITS_MB[name]} MB)"
+    card = (folder / "MODEL_CARD.md").read_text()
     for must in ("MUSDB18", "MIR-1K", "academic", "python train.py", "SDR"):
         assert must in card
-    config = json.loads((PRETRAINED / "config.json").read_text())
-    assert config["args"]["base_filters"] <= 16
+    config = json.loads((folder / "config.json").read_text())
+    members = config.get("ensemble", {}).get("members", [config["args"]])
+    assert all(m["base_filters"] <= 16 for m in members)
+    import separation
+    assert separation.current_export(folder, "onnx") is not None, f"python export.py {folder}"
 
 
 def test_separate_and_app_use_it_by_default():

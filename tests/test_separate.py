@@ -115,6 +115,18 @@ def test_no_model_says_how_to_train_one(tmp_path, monkeypatch, rng):
         separate.main([str(_song(tmp_path / "x.wav", 1.0, 8000, 1, rng))])
 
 
+def test_model_picks_a_shipped_model_by_name(tiny_run, tmp_path, monkeypatch, rng, capsys):
+    song = _song(tmp_path / "s.wav", 2.0, 44100, 2, rng)
+    monkeypatch.setattr(runs, "SHIPPED_MODELS", {"fast": tmp_path / "none", "quality": tiny_run})
+    separate.main([str(song), "--model", "quality", "--out", str(tmp_path / "o")])
+    assert str(tiny_run) in capsys.readouterr().err and (tmp_path / "o" / "s" / "vocals.wav").exists()
+    with pytest.raises(SystemExit, match="'fast' model is not in this checkout .present: quality"):
+        separate.main([str(song), "--model", "fast"])
+    with pytest.raises(SystemExit):             # one model: a name or a folder, not both
+        separate.main([str(song), "--model", "quality", "--run", str(tiny_run)])
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
 def test_griffin_lim_phase_keeps_shapes_and_the_stems_add_up(tiny_run, tmp_path, rng):
     song = _song(tmp_path / "gl.wav", 3.0, 22050, 2, rng)
     for band in ("full", "paper"):

@@ -6,23 +6,16 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import ROOT, model_weights
+from conftest import ROOT, model_weights, train_tiny
 
 spec = importlib.util.spec_from_file_location("soup", ROOT / "bench" / "soup.py")
 soup = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(soup)
 
 
-def _tiny(tiny_cache, run_dir, *extra):
-    import train
-    train.main(["--data", str(tiny_cache), "--run-dir", str(run_dir), "--base-filters", "2", "--batch-size", "4",
-                "--epochs", "1", "--steps-per-epoch", "1", "--verbose", "0", *extra])
-    return run_dir
-
-
 def test_soup_is_the_members_mean_and_loads(tiny_run, tiny_cache, tmp_path):
     from separation import WindowModel
-    other = _tiny(tiny_cache, tmp_path / "seed1", "--seed", "1")
+    other = train_tiny(tiny_cache, tmp_path / "seed1", "--seed", "1")
     out = soup.soup([tiny_run, other], tmp_path / "soup")
     a, b, mean = ({k: v for k, v in model_weights(run / "best.weights.h5").items() if v.dtype.kind == "f"}
                   for run in (tiny_run, other, out))
@@ -39,7 +32,7 @@ def test_soup_is_the_members_mean_and_loads(tiny_run, tiny_cache, tmp_path):
 
 
 def test_members_of_different_architectures_are_refused(tiny_run, tiny_cache, tmp_path):
-    wider = _tiny(tiny_cache, tmp_path / "base4", "--base-filters", "4")
+    wider = train_tiny(tiny_cache, tmp_path / "base4", "--base-filters", "4")
     with pytest.raises(SystemExit, match="share one architecture"):
         soup.soup([tiny_run, wider], tmp_path / "soup")
     assert not (tmp_path / "soup").exists() and not (tmp_path / "soup.partial").exists()

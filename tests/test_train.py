@@ -330,3 +330,45 @@ def test_source_weight_is_recorded_and_an_unknown_source_is_one_clear_error(tiny
         train.main(["--data", str(tiny_cache), "--run-dir", str(tmp_path / "bad"), "--base-filters", "2",
                     "--epochs", "1", "--steps-per-epoch", "1", "--verbose", "0", "--source-weight", "mir1k=2"])
     assert not (tmp_path / "bad" / "best.weights.h5").exists()
+
+
+def _randomized(net, rng):
+    """`net` with random weights and BN statistics far from the initial ones (a trained-looking model)."""
+    for layer in net.layers:
+        weights = layer.get_weights()
+        if weights:
+            # BN's last weight is its moving variance: keep it positive
+            layer.set_weights([rng.uniform(0.5, 1.5, w.shape).astype(np.float32) if i == 3 else
+                               (0.3 * rng.standard_normal(w.shape)).astype(np.float32) for i, w in enumerate(weights)])
+    return net
+
+
+@pytest.mark.parametrize("arch,target", [("paper", "direct2"), ("jansson", "masked2"), ("paper", "direct")])
+def test_widening_preserves_the_function(arch, target, rng):
+    from export import check_windows
+    old = _randomized(model_lib.build_unet(2, arch, target), rng)
+    wide = model_lib.build_unet(6, arch, target)
+    assert model_lib.widen_from(old, wide, noise=0.0) == sum(1 for layer in old.layers if layer.get_weights())
+    x = check_windows(2, seed=1)
+    expected = np.asarray(old(x, training=False))
+    np.testing.assert_allclose(np.asarray(wide(x, training=False)), expected, atol=1e-4 * np.abs(expected).max())
+    # with noise the copies differ (they would otherwise train as one), and the function stays close
+    noisy = model_lib.build_unet(6, arch, target)
+    model_lib.widen_from(old, noisy, noise=0.01, seed=0)
+    kernel = noisy.get_layer(noisy.layers[1].name).get_weights()[0]
+    assert not np.allclose(kernel[..., 0], kernel[..., 2])
+    assert np.abs(np.asarray(noisy(x, training=False)) - expected).max() < 0.2 * np.abs(expected).max()
+
+
+def test_init_from_a_narrower_run_grows_it(tiny_run):
+    import runs
+    import train
+    from export import check_windows
+    old, config = runs.load_run(tiny_run)
+    args = config["args"]
+    net = model_lib.build_unet(2 * args["base_filters"], args["arch"], args["target"])
+    record = train.init_from(net, tiny_run)
+    assert record["widened_from_base"] == args["base_filters"] and record["copied"] > 0
+    x = check_windows(2, seed=0)
+    expected = np.asarray(old(x, training=False))
+    assert np.abs(np.asarray(net(x, training=False)) - expected).max() < 0.1 * np.abs(expected).max() + 1e-6

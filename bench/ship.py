@@ -1,0 +1,91 @@
+"""Copy a chosen run into a shipped model folder (runs.SHIPPED_MODELS: pretrained/, pretrained/quality/).
+
+    python bench/ship.py results/runs-select/RUN --to pretrained/quality
+    python export.py pretrained/quality                    # its ONNX graph, for the TensorFlow-free path
+
+What is copied: config.json (with --wiener-iterations, the model's own default post-filter), history.csv and training_curves.png where the run has them, and
+best.weights.h5 with the model's weights only (train.py's checkpoint also holds Adam's two moments,
+3x the size; an ensemble's members keep their own). Each file is written beside its destination and
+renamed into place, so an interrupted copy leaves the old file or the new one. The folder's
+MODEL_CARD.md is written by hand and left as it is; a stale export (model.onnx, model.tflite made
+from other weights) is removed with its record, since separate.py would refuse it anyway.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import runs  # noqa: E402
+
+MODEL_GROUPS = ("layers", "vars")          # a .weights.h5 file's model part; "optimizer" is left behind
+
+
+def copy_model_weights(source: Path, target: Path) -> None:
+    """source's .weights.h5 without optimizer state, written to target (through target.partial)."""
+    import h5py
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with h5py.File(source, "r") as src, h5py.File(partial, "w") as dst:
+            for key, value in src.attrs.items():
+                dst.attrs[key] = value
+            for group in MODEL_GROUPS:
+                if group in src:
+                    src.copy(src[group], dst, name=group)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def ship(run_dir: Path, to: Path, wiener_iterations: int | None = None) -> list[str]:
+    """Copy run_dir's model into the folder `to`; returns the names of the files written.
+
+    Args:
+        run_dir: a complete run folder.
+        to: the shipped model's folder (made if missing).
+        wiener_iterations: the model's own default post-filter, measured on the validation songs
+            (recorded in its config.json; separation.default_wiener_iterations reads it). None: the
+            generic default for its kind of model.
+    """
+    import separation
+    if not runs.is_complete_run(run_dir):
+        raise SystemExit(f"ship: {run_dir} is not a complete run (config.json with best.weights.h5)")
+    to.mkdir(parents=True, exist_ok=True)
+    written = []
+    copy_model_weights(run_dir / "best.weights.h5", to / "best.weights.h5")
+    written.append("best.weights.h5")
+    config = runs.read_config(run_dir)
+    if wiener_iterations is not None:
+        config["separation"] = {"wiener_iterations": wiener_iterations}
+    runs.write_json(to / "config.json", config)
+    written.append("config.json")
+    for name in ("history.csv", "training_curves.png"):
+        if (run_dir / name).exists():
+            shutil.copyfile(run_dir / name, to / (name + ".partial"))
+            os.replace(to / (name + ".partial"), to / name)
+            written.append(name)
+    if separation.current_export(to, "onnx") is None:          # exports of the old weights go
+        for name in (*separation.EXPORT_FILES.values(), separation.EXPORT_RECORD):
+            (to / name).unlink(missing_ok=True)
+    return written
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", type=Path, help="a complete run folder")
+    p.add_argument("--to", type=Path, required=True, help="the shipped model's folder, e.g. pretrained/quality")
+    p.add_argument("--wiener-iterations", type=int, choices=range(4), default=None,
+                   help="the model's default post-filter, as chosen on the validation songs (default: the generic "
+                        "one, 1 for two-source models)")
+    args = p.parse_args()
+    written = ship(args.run, args.to, args.wiener_iterations)
+    print(f"ship: {args.run} -> {args.to} ({', '.join(written)}); now: python export.py {args.to}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""bench/ship.py: a run copied into a shipped model folder loads to the same model, without optimizer state."""
+import importlib.util
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("ship", ROOT / "bench" / "ship.py")
+ship = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(ship)
+
+
+def test_ship_copies_the_model_without_optimizer_state_and_drops_stale_exports(tiny_run, tmp_path):
+    import runs
+    from export import check_windows
+    with h5py.File(tiny_run / "best.weights.h5", "r") as f:
+        had_optimizer = "optimizer" in f
+    target = tmp_path / "quality"
+    target.mkdir()
+    (target / "MODEL_CARD.md").write_text("by hand")
+    (target / "model.onnx").write_bytes(b"old")
+    (target / "export.json").write_text(json.dumps({"model.onnx": {"weights_sha1": "0" * 16}}))
+    written = ship.ship(tiny_run, target, wiener_iterations=2)
+    assert {"best.weights.h5", "config.json"} <= set(written)
+    import separation
+    # the shipped model's own post-filter default overrides the generic one (0 for this one-source run)
+    assert separation.default_wiener_iterations(runs.read_config(tiny_run)) == 0
+    assert separation.default_wiener_iterations(runs.read_config(target)) == 2
+    assert separation.Separator.from_run(target).song_separator.wiener_iterations == 2
+    with h5py.File(target / "best.weights.h5", "r") as f:
+        assert "optimizer" not in f and "layers" in f
+    if had_optimizer:
+        assert (target / "best.weights.h5").stat().st_size < (tiny_run / "best.weights.h5").stat().st_size
+    x = check_windows(2)
+    np.testing.assert_array_equal(np.asarray(runs.load_run(target)[0](x)), np.asarray(runs.load_run(tiny_run)[0](x)))
+    assert (target / "MODEL_CARD.md").read_text() == "by hand"
+    assert not (target / "model.onnx").exists() and not (target / "export.json").exists()
+    assert not list(target.glob("*.partial"))
+    with pytest.raises(SystemExit, match="not a complete run"):
+        ship.ship(tmp_path / "nothing", target)
