@@ -191,7 +191,8 @@ def freeze_batchnorm(model) -> int:
 
 
 def _producer(tensor):
-    """The layer that made a Keras tensor of a functional model."""
+    """The layer that made a Keras tensor of a functional model (Keras 3 keeps it only in this
+    attribute; its public graph API lists layers, not which tensor feeds which)."""
     return tensor._keras_history.operation
 
 

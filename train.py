@@ -384,6 +384,9 @@ def init_from(net, run_dir: Path, seed: int = 0) -> dict:
         old, old_config = runs.load_run(run_dir)
     except runs.RunError as exc:
         raise SystemExit(f"train: --init-from: {exc}")
+    if "ensemble" in old_config:
+        raise SystemExit(f"train: --init-from: {run_dir} is an ensemble of runs (bench/ensemble.py); "
+                         "start from one of its members")
     import model as model_lib
     (old_arch, old_base, old_target), (arch, new_base, target) = model_lib.unet_spec(old), model_lib.unet_spec(net)
     if (old_arch, old_target) == (arch, target) and old_base < new_base and new_base % old_base == 0:

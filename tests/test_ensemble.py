@@ -33,6 +33,10 @@ def test_ensemble_is_the_members_mean_and_loads_and_exports(tiny_run, tiny_cache
     np.testing.assert_allclose(onnx_model.forward(x), keras_model.forward(x), atol=1e-4 * np.abs(keras_model.forward(x)).max())
     with pytest.raises(SystemExit, match="exists"):
         ensemble.ensemble([tiny_run, wider], out)
+    import model
+    import train
+    with pytest.raises(SystemExit, match="ensemble of runs"):     # no member to grow or copy from
+        train.init_from(model.build_unet(2, "paper", "direct"), out)
 
 
 def test_members_with_other_outputs_are_refused(tiny_run, tiny_cache, tmp_path):
