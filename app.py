@@ -65,6 +65,7 @@ up to {max_mb} MB and {max_minutes} minutes per song (mp3, wav, flac, ogg, m4a).
 </div>
 <script>
 const $ = id => document.getElementById(id);
+$("model").addEventListener("change", () => { $("wiener").value = $("model").selectedOptions[0].dataset.wiener; });
 $("form").addEventListener("submit", ev => {
   ev.preventDefault();
   const file = $("file").files[0];
@@ -128,7 +129,9 @@ class Service:
         self.separators = {name: Separator.from_run(run_dir, band="full", wiener_iterations=wiener_iterations)
                            for name, run_dir in run_dirs.items()}
         self.default_model = next(iter(self.separators))
-        self.wiener_iterations = self.separators[self.default_model].song_separator.wiener_iterations
+        # each model's own default post-filter, kept apart: a job sets its separator's choice
+        self.default_wiener = {name: s.song_separator.wiener_iterations for name, s in self.separators.items()}
+        self.wiener_iterations = self.default_wiener[self.default_model]
         self.model_labels = {}
         for name, separator in self.separators.items():
             run_name = separator.config["name"]
@@ -317,8 +320,9 @@ def create_app(service: Service):
         options = "".join(f'<option value="{n}"{" selected" if n == service.wiener_iterations else ""}>'
                           f'{"soft masks" if n == 0 else f"Wiener filter, {n} iteration" + "s" * (n > 1)}</option>'
                           for n in range(MAX_WIENER_ITERATIONS + 1))
-        models = "".join(f'<option value="{html.escape(name)}">{html.escape(label)}</option>'
-                         for name, label in service.model_labels.items())
+        # each model brings its own default post-filter; the page selects it when the model changes
+        models = "".join(f'<option value="{html.escape(name)}" data-wiener="{service.default_wiener[name]}">'
+                         f'{html.escape(label)}</option>' for name, label in service.model_labels.items())
         return HTMLResponse(PAGE.replace("{wiener_options}", options).replace("{model_options}", models)
                             .replace("{max_mb}", f"{service.max_bytes // 2 ** 20}")
                             .replace("{max_minutes}", f"{service.max_seconds / 60:g}"))

@@ -131,7 +131,9 @@ def test_model_choice_is_offered_sent_and_checked(server, browser, tmp_path):
     page.goto(server["url"])
     options = page.eval_on_selector_all("#model option", "os => os.map(o => o.value)")
     assert options == ["run", "run (2)"]
-    page.select_option("#model", "run (2)")
+    page.select_option("#wiener", "3")
+    page.select_option("#model", "run (2)")            # its own default post-filter is selected
+    assert page.eval_on_selector("#wiener", "s => s.value") == "0"
     with page.expect_response(lambda r: "api/jobs?" in r.url) as created:
         page.set_input_files("#file", str(_song(tmp_path / "m.wav", 3.0)))
         page.click("#go")
