@@ -124,14 +124,13 @@ class Service:
     def __init__(self, run_dirs: dict[str, Path], work_dir: Path, max_mb: float, max_minutes: float,
                  keep_minutes: float, wiener_iterations: int | None = None):
         from separation import Separator
-        # every offered model is loaded once; the first is the page's default. The post-filter's
-        # default is the first model's own unless given
+        # every offered model is loaded once; the first is the page's default. Each model's post-filter
+        # default is its own unless given
         self.separators = {name: Separator.from_run(run_dir, band="full", wiener_iterations=wiener_iterations)
                            for name, run_dir in run_dirs.items()}
         self.default_model = next(iter(self.separators))
         # each model's own default post-filter, kept apart: a job sets its separator's choice
         self.default_wiener = {name: s.song_separator.wiener_iterations for name, s in self.separators.items()}
-        self.wiener_iterations = self.default_wiener[self.default_model]
         self.model_labels = {}
         for name, separator in self.separators.items():
             run_name = separator.config["name"]
@@ -317,7 +316,7 @@ def create_app(service: Service):
     from starlette.routing import Route
 
     async def index(request: Request):
-        options = "".join(f'<option value="{n}"{" selected" if n == service.wiener_iterations else ""}>'
+        options = "".join(f'<option value="{n}"{" selected" if n == service.default_wiener[service.default_model] else ""}>'
                           f'{"soft masks" if n == 0 else f"Wiener filter, {n} iteration" + "s" * (n > 1)}</option>'
                           for n in range(MAX_WIENER_ITERATIONS + 1))
         # each model brings its own default post-filter; the page selects it when the model changes
@@ -337,12 +336,12 @@ def create_app(service: Service):
         boundary = options.get(b"boundary")
         if content_type != b"multipart/form-data" or not boundary:
             return JSONResponse({"error": "Send the song as a multipart form upload (field 'file')."}, status_code=400)
-        wiener = request.query_params.get("wiener", str(service.wiener_iterations))
-        if not (wiener.isdigit() and int(wiener) <= MAX_WIENER_ITERATIONS):
-            return JSONResponse({"error": f"wiener must be 0..{MAX_WIENER_ITERATIONS}."}, status_code=400)
         model = request.query_params.get("model", service.default_model)
         if model not in service.separators:
             return JSONResponse({"error": f"model must be one of {', '.join(service.separators)}."}, status_code=400)
+        wiener = request.query_params.get("wiener", str(service.default_wiener[model]))
+        if not (wiener.isdigit() and int(wiener) <= MAX_WIENER_ITERATIONS):
+            return JSONResponse({"error": f"wiener must be 0..{MAX_WIENER_ITERATIONS}."}, status_code=400)
         receiver = UploadReceiver(service, boundary)
         try:
             async for chunk in request.stream():

@@ -117,10 +117,15 @@ def build_ensemble(members: list[tuple[int, str]], target: str, frames: int | No
     outputs = []
     for i, (base_filters, arch) in enumerate(members):
         net = build_unet(base_filters, arch, target, frames)
-        member = keras.Model(net.inputs, net.outputs[0], name=f"member{i}_{net.name}")
+        member = keras.Model(net.inputs, net.outputs[0], name=ensemble_member_name(i, net))
         outputs.append(member(inputs))
     mean = layers.Average(dtype="float32", name="ensemble_mean")(outputs)
     return keras.Model(inputs, mean, name=f"ensemble{len(members)}_{target}")
+
+
+def ensemble_member_name(i: int, net) -> str:
+    """The name of build_ensemble's i-th member (a U-Net like `net`) inside the ensemble."""
+    return f"member{i}_{net.name}"
 
 
 def unet_spec(net) -> tuple[str, int, str]:

@@ -165,6 +165,27 @@ def load_run(run_dir: str | Path, weights: str = "best"):
 
 
 # ---------------------------------------------------------------- writing
+MODEL_GROUPS = ("layers", "vars")          # a .weights.h5 file's model part; "optimizer" is left behind
+
+
+def copy_model_weights(source: Path, target: Path) -> None:
+    """source's .weights.h5 without optimizer state (train.py's checkpoints also hold Adam's two
+    moments, 3x the size), written to target through target.partial."""
+    import h5py
+    target = Path(target)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with h5py.File(source, "r") as src, h5py.File(partial, "w") as dst:
+            for key, value in src.attrs.items():
+                dst.attrs[key] = value
+            for group in MODEL_GROUPS:
+                if group in src:
+                    src.copy(src[group], dst, name=group)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def derived_run(out: Path, tool: str):
     """The folder of a run a tool derives from others (a soup, an ensemble, recomputed statistics):

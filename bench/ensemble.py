@@ -42,9 +42,10 @@ def ensemble(members: list[Path], out: Path) -> Path:
         if not runs.is_complete_run(run):
             raise SystemExit(f"ensemble: {run} is not a complete run (config.json with best.weights.h5)")
     configs = [runs.read_config(run) for run in members]
-    for run, config in zip(members[1:], configs[1:]):
+    for run, config in zip(members, configs):
         if "ensemble" in config:
             raise SystemExit(f"ensemble: {run} is an ensemble itself; name its members instead")
+    for run, config in zip(members[1:], configs[1:]):
         differs = [k for k in SHARED if config["args"][k] != configs[0]["args"][k]]
         if differs:
             raise SystemExit(f"ensemble: {run} differs from {members[0]} in {', '.join(differs)}: the members' "
@@ -53,8 +54,7 @@ def ensemble(members: list[Path], out: Path) -> Path:
     net = model_lib.build_ensemble([(c["args"]["base_filters"], c["args"]["arch"]) for c in configs],
                                    configs[0]["args"]["target"])
     for i, member in enumerate(nets):
-        inner = net.layers[1 + i]
-        inner.set_weights(member.get_weights())
+        net.get_layer(model_lib.ensemble_member_name(i, member)).set_weights(member.get_weights())
     with runs.derived_run(out, "ensemble") as partial:
         net.save_weights(partial / "best.weights.h5")
         config = dict(configs[0])

@@ -23,25 +23,6 @@ sys.path.insert(0, str(ROOT))
 
 import runs  # noqa: E402
 
-MODEL_GROUPS = ("layers", "vars")          # a .weights.h5 file's model part; "optimizer" is left behind
-
-
-def copy_model_weights(source: Path, target: Path) -> None:
-    """source's .weights.h5 without optimizer state, written to target (through target.partial)."""
-    import h5py
-    partial = target.with_name(target.name + ".partial")
-    try:
-        with h5py.File(source, "r") as src, h5py.File(partial, "w") as dst:
-            for key, value in src.attrs.items():
-                dst.attrs[key] = value
-            for group in MODEL_GROUPS:
-                if group in src:
-                    src.copy(src[group], dst, name=group)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def ship(run_dir: Path, to: Path, wiener_iterations: int | None = None) -> list[str]:
     """Copy run_dir's model into the folder `to`; returns the names of the files written.
 
@@ -57,7 +38,7 @@ def ship(run_dir: Path, to: Path, wiener_iterations: int | None = None) -> list[
         raise SystemExit(f"ship: {run_dir} is not a complete run (config.json with best.weights.h5)")
     to.mkdir(parents=True, exist_ok=True)
     written = []
-    copy_model_weights(run_dir / "best.weights.h5", to / "best.weights.h5")
+    runs.copy_model_weights(run_dir / "best.weights.h5", to / "best.weights.h5")
     written.append("best.weights.h5")
     config = runs.read_config(run_dir)
     if wiener_iterations is not None:
@@ -69,9 +50,11 @@ def ship(run_dir: Path, to: Path, wiener_iterations: int | None = None) -> list[
             shutil.copyfile(run_dir / name, to / (name + ".partial"))
             os.replace(to / (name + ".partial"), to / name)
             written.append(name)
-    if separation.current_export(to, "onnx") is None:          # exports of the old weights go
-        for name in (*separation.EXPORT_FILES.values(), separation.EXPORT_RECORD):
-            (to / name).unlink(missing_ok=True)
+    stale = [b for b in separation.EXPORT_FILES if separation.current_export(to, b) is None]
+    for backend in stale:                                      # exports of the old weights go
+        (to / separation.EXPORT_FILES[backend]).unlink(missing_ok=True)
+    if len(stale) == len(separation.EXPORT_FILES):
+        (to / separation.EXPORT_RECORD).unlink(missing_ok=True)
     return written
 
 

@@ -13,7 +13,6 @@ weights (without optimizer state).
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -39,10 +38,9 @@ def soup(members: list[Path], out: Path, weights: str = "best") -> Path:
     sources = [h5py.File(path, "r") for path in files]
     try:
         with runs.derived_run(out, "soup") as partial:
-            shutil.copy(files[0], partial / "best.weights.h5")
+            # the model's weights only: members' Adam states differ
+            runs.copy_model_weights(files[0], partial / "best.weights.h5")
             with h5py.File(partial / "best.weights.h5", "r+") as target:
-                if "optimizer" in target:           # the model's weights only: members' Adam states differ
-                    del target["optimizer"]
 
                 def average(_, node):
                     if isinstance(node, h5py.Dataset) and node.dtype.kind == "f":

@@ -33,6 +33,8 @@ def test_ensemble_is_the_members_mean_and_loads_and_exports(tiny_run, tiny_cache
     np.testing.assert_allclose(onnx_model.forward(x), keras_model.forward(x), atol=1e-4 * np.abs(keras_model.forward(x)).max())
     with pytest.raises(SystemExit, match="exists"):
         ensemble.ensemble([tiny_run, wider], out)
+    with pytest.raises(SystemExit, match="an ensemble itself"):     # first member too
+        ensemble.ensemble([out, tiny_run], tmp_path / "nested")
     import model
     import train
     with pytest.raises(SystemExit, match="ensemble of runs"):     # no member to grow or copy from
