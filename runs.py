@@ -186,6 +186,14 @@ def copy_model_weights(source: Path, target: Path) -> None:
         partial.unlink(missing_ok=True)
 
 
+def derived_config(run_dir: str | Path) -> dict:
+    """run_dir's config as the start of another run's (a soup, an ensemble, recomputed statistics, a
+    shipped copy): without "separation", the defaults measured for one shipped model (bench/ship.py)."""
+    config = read_config(run_dir)
+    config.pop("separation", None)
+    return config
+
+
 @contextlib.contextmanager
 def derived_run(out: Path, tool: str):
     """The folder of a run a tool derives from others (a soup, an ensemble, recomputed statistics):

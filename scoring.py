@@ -227,9 +227,10 @@ def headline(scores: dict) -> dict:
 
 
 # ---------------------------------------------------------------- test sets and baselines
-def test_store(test_data: list[str]):
+def test_store(test_data: list[str], split: str = "test"):
+    """The songs of `split` in the given caches (folders, files or globs: cache.resolve_caches)."""
     from cache import WindowStore, resolve_caches
-    return WindowStore(resolve_caches(test_data, "test"))
+    return WindowStore(resolve_caches(test_data, split))
 
 
 def evaluate_baselines(store, protocols: list[str], jobs: int, out_root: Path) -> dict:

@@ -25,8 +25,8 @@ import audio
 import hardware
 import runs
 import scratch
-from separation import (BACKENDS, BANDS, DEFAULT_TEMPLATE, DEFAULT_WIENER_ITERATIONS, EXTENSIONS, FORMATS,
-                        MAX_WIENER_ITERATIONS, Separator)
+from separation import (BACKENDS, BANDS, CHANNEL_MODES, DEFAULT_CHANNELS, DEFAULT_TEMPLATE,
+                        DEFAULT_WIENER_ITERATIONS, EXTENSIONS, FORMATS, MAX_WIENER_ITERATIONS, Separator)
 
 
 def _number(kind, minimum: float, inclusive: bool):
@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="post-filter: 0 = the model's soft masks; N = norbert's multichannel Wiener filter with N EM "
                         f"iterations (0..{MAX_WIENER_ITERATIONS}); default {DEFAULT_WIENER_ITERATIONS} for two-source "
                         "models such as the shipped one, 0 for vocals-only ones (README)")
+    p.add_argument("--channels", choices=CHANNEL_MODES, default=None,
+                   help="what the model hears of a stereo song (--band full): each channel on its own, a mask per "
+                        "channel (better vocals, about 1.5x the time; README); the channels' mix, one mask for all "
+                        "(the paper's input, fastest); or both, each channel's estimate averaged with the mix's "
+                        f"(slowest). Default: the model's own recorded choice (fast: mix; quality: each), else "
+                        f"{DEFAULT_CHANNELS}")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="what runs the model: onnx (onnxruntime) or tflite (LiteRT) run the run's export without "
                         "TensorFlow (python export.py RUN); keras needs TensorFlow; auto = the fastest available "
@@ -112,7 +118,7 @@ def separate_all(args) -> None:
         run_dir = runs.shipped_model(args.model) if args.model else args.run or runs.default_run()
         separator = Separator.from_run(run_dir, args.band, args.mask_extension,
                                        args.chunk_windows, args.batch_size, args.backend, args.phase,
-                                       args.wiener_iterations)
+                                       args.wiener_iterations, args.channels)
     except runs.RunError as exc:
         raise SystemExit(f"separate: {exc}")
     print(f"separate: model {separator.run_dir} ({separator.backend})", file=sys.stderr)

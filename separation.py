@@ -41,6 +41,14 @@ WINDOW_SECONDS = audio.WINDOW_SAMPLES / audio.SAMPLE_RATE
 DEFAULT_TEMPLATE = "{filename}/{instrument}.{codec}"
 MAX_WIENER_ITERATIONS = 3           # more EM iterations only lost SDR (README, Wiener table)
 DEFAULT_WIENER_ITERATIONS = 1       # for two-source models, chosen on the validation songs (README)
+# What the model hears of a multichannel song (--band full), measured on the validation songs in
+# README: "each" channel on its own, one mask per channel (both shipped models gain 0.13-0.2 dB
+# vocals SDR over "mix", at 1.3-1.5x the time); the channels' "mix", one mask for all (the paper's
+# mono input: fastest, so the fast model's own choice under issue 11's speed targets); or "both":
+# each channel's estimate averaged with the mix's (the model runs channels + 1 times). A shipped
+# model records its own choice (default_channels).
+CHANNEL_MODES = ("each", "mix", "both")
+DEFAULT_CHANNELS = "each"
 
 
 # ---------------------------------------------------------------- the model on windows
@@ -259,12 +267,12 @@ class AudioSource:
             self._sf = sf.SoundFile(self._tmp.name)
             if self._sf.frames == 0:
                 raise unreadable
-        except audio.AudioError:
-            self.close()
-            raise
         except (sf.LibsndfileError, RuntimeError):
             self.close()
             raise unreadable from None
+        except BaseException:           # AudioError, Ctrl-C, or a bug: the scratch file goes either way
+            self.close()
+            raise
         self.sr, self.channels = self._sf.samplerate, self._sf.channels
 
     def _run_ffmpeg(self) -> None:
@@ -346,6 +354,19 @@ def source_ratios(mix_mag: np.ndarray, estimates: np.ndarray) -> np.ndarray:
     return np.stack([vocal, 1.0 - vocal if ratios.shape[-1] == 1 else ratios[..., 1]])
 
 
+def songs_source_mags(window_model, mix_mags: list[np.ndarray]) -> list[np.ndarray]:
+    """song_source_mags of several (bins, T_i) mixtures, their windows in one pass through the model
+    (a stereo chunk's channels: one batch instead of one per channel)."""
+    cut = [audio.to_windows(m) for m in mix_mags]
+    est = window_model.source_mags(np.concatenate([w for w, _ in cut])[..., None])
+    out, start = [], 0
+    for windows, valid in cut:
+        part = est[start:start + len(windows)]
+        start += len(windows)
+        out.append(np.stack([audio.from_windows(part[..., j], valid) for j in range(part.shape[-1])], axis=-1))
+    return out
+
+
 def song_source_mags(window_model, mix_mag: np.ndarray, shifts: int = 1) -> np.ndarray:
     """(bins, T, S) source magnitudes of a whole (bins, T) mixture magnitude: cut into model windows
     (the last one zero-padded), estimated, joined back. shifts > 1 averages over that many window grids,
@@ -382,14 +403,17 @@ def vocal_spectrum(mix_spec: np.ndarray, ratios: np.ndarray, wiener_iterations: 
 
     Args:
         mix_spec: (bins, T, channels) complex mixture STFT.
-        ratios: (2, bins, T) from source_ratios (interpolated to this grid).
+        ratios: (2, bins, T) from source_ratios (interpolated to this grid), the same for every
+            channel, or (2, bins, T, channels): each channel's own.
         wiener_iterations: EM iterations (0 = soft mask only).
     """
+    if ratios.ndim == 3:
+        ratios = ratios[..., None]
     if wiener_iterations <= 0:
-        return mix_spec * soft_mask(ratios)[..., None]
+        return mix_spec * soft_mask(ratios)
     import filtering
     mix_mag = np.abs(mix_spec)
-    v = np.stack([r[..., None] * mix_mag for r in ratios], axis=-1)               # (bins, T, channels, 2)
+    v = np.stack([r * mix_mag for r in ratios], axis=-1)                          # (bins, T, channels, 2)
     return filtering.wiener(v, mix_spec, wiener_iterations, sources=[0])[..., 0].astype(np.complex64, copy=False)
 
 
@@ -467,36 +491,54 @@ class SongSeparator:
         extension: mask rule above 5.5 kHz for band "full".
         phase: "mixture" (the mixture's phase, default) or "griffin-lim" (estimated, report 001).
         wiener_iterations: 0 = soft masks; N = multichannel Wiener filter with N EM iterations.
+        channels: for band "full", "each" input channel through the model on its own (a mask per
+            channel), their "mix" (one mask for all), or "both" (each channel's ratios averaged with
+            the mix's); band "paper" is mono in every mode.
     """
 
     def __init__(self, separator, band: str = "full", chunk_windows: int = 20, overlap_windows: int = 1,
-                 extension: str = "average", phase: str = "mixture", wiener_iterations: int = 0):
+                 extension: str = "average", phase: str = "mixture", wiener_iterations: int = 0,
+                 channels: str = DEFAULT_CHANNELS):
+        if channels not in CHANNEL_MODES:
+            raise ValueError(f"channels must be one of {CHANNEL_MODES}, not {channels!r}")
         self.separator, self.band, self.extension = separator, band, extension
         self.chunk_windows, self.overlap_windows, self.phase = chunk_windows, overlap_windows, phase
-        self.wiener_iterations = wiener_iterations
+        self.wiener_iterations, self.channels = wiener_iterations, channels
 
-    def _paper_ratios(self, mono_11k: np.ndarray, margin_frames: int) -> tuple[np.ndarray, np.ndarray]:
-        """(source ratios (2, bins, T), mixture spectrogram) in the model's domain, without the first
-        margin_frames frames.
+    def _paper_ratios(self, waves_11k: list[np.ndarray], margin_frames: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(source ratios (2, bins, T, inputs), mixture spectrograms) of 11025 Hz mono waveforms of one
+        length, in the model's domain, without the first margin_frames frames.
 
         The margin gives the window-aligned frames real signal on both sides: a frame half
         made of the block's zero padding would shift its window's min/max statistics.
         """
-        spec = audio.stft(mono_11k)[:, margin_frames:]
-        return source_ratios(np.abs(spec), song_source_mags(self.separator, np.abs(spec))), spec
+        specs = [audio.stft(x)[:, margin_frames:] for x in waves_11k]
+        mags = [np.abs(spec) for spec in specs]
+        return np.stack([source_ratios(m, est) for m, est in zip(mags, songs_source_mags(self.separator, mags))],
+                        axis=-1), specs
 
     def separate_chunk(self, chunk: np.ndarray, sr: int, margin: int = 0) -> np.ndarray:
         """Vocals of chunk[margin:len-margin] (samples, channels) at sr, or of its 11025 Hz mono
         version (band paper); the margins are context only."""
-        mono = audio.prepare_waveform(chunk, sr)
         margin_11k = int(round(margin * audio.SAMPLE_RATE / sr))
-        core_11k = int(round((len(chunk) - 2 * margin) * audio.SAMPLE_RATE / sr))
-        ratios, spec = self._paper_ratios(mono, margin_11k // audio.HOP)
         if self.band == "paper":
+            mono = audio.prepare_waveform(chunk, sr)
+            core_11k = int(round((len(chunk) - 2 * margin) * audio.SAMPLE_RATE / sr))
+            ratios, (spec,) = self._paper_ratios([mono], margin_11k // audio.HOP)
             vocal = vocal_spectrum(spec[..., None], ratios, self.wiener_iterations)[..., 0]
             if self.phase == "griffin-lim":
                 return audio.reconstruct(np.abs(vocal), None, len(mono) - margin_11k, self.phase)[:core_11k, None]
             return audio.istft(vocal, len(mono) - margin_11k)[:core_11k, None]
+        if self.channels == "mix" or chunk.shape[1] == 1:
+            heard = [audio.prepare_waveform(chunk, sr)]
+        else:
+            channels_11k = audio.resample(chunk, sr)          # all channels in one pass
+            heard = [channels_11k[:, c] for c in range(chunk.shape[1])]
+            heard += [channels_11k.mean(axis=1)] if self.channels == "both" else []
+        # (2, bins, T, 1 or channels): the sources' ratios on the model's grid, per input heard
+        ratios = self._paper_ratios(heard, margin_11k // audio.HOP)[0]
+        if len(heard) > chunk.shape[1]:        # "both": each channel's ratios averaged with the mix's
+            ratios = (ratios[..., :-1] + ratios[..., -1:]) / 2
         n_fft, hop = native_stft_params(sr)
         shift = margin / sr                 # the ratios' frame 0 sits at the core's start
         specs = [audio.spectrogram(chunk[:, c], n_fft, hop) for c in range(chunk.shape[1])]
@@ -505,12 +547,18 @@ class SongSeparator:
             # Wiener filtering in the model's band (above 5.5 kHz the ratios are an extrapolation, and
             # the EM's cost grows with every bin); the soft mask above it
             band = int(np.sum(np.arange(specs[0].shape[0]) * sr / n_fft <= audio.SAMPLE_RATE / 2))
-            native = np.stack([interpolate_mask(r, sr, band, specs[0].shape[1], hop, n_fft, self.extension, shift)
+            native = np.stack([np.stack([interpolate_mask(r[..., k], sr, band, specs[0].shape[1], hop, n_fft,
+                                                          self.extension, shift) for k in range(r.shape[-1])], axis=-1)
                                for r in ratios])
             filtered = vocal_spectrum(np.stack([x[:band] for x in specs], axis=-1), native, self.wiener_iterations)
             for c, x in enumerate(specs):
                 x[:band] = filtered[..., c]
-        apply_native_mask(specs, soft_mask(ratios), sr, hop, n_fft, self.extension, shift, band)
+        masks = soft_mask(ratios)
+        # one interpolation for all channels when they share a mask
+        groups = [(specs, masks[..., 0])] if masks.shape[-1] == 1 else \
+            [([x], masks[..., c]) for c, x in enumerate(specs)]
+        for group, mask in groups:
+            apply_native_mask(group, mask, sr, hop, n_fft, self.extension, shift, band)
         vocals = np.empty((len(chunk) - 2 * margin, chunk.shape[1]), np.float32)
         for c, x in enumerate(specs):
             full = audio.griffin_lim(np.abs(x), n_fft, hop, len(chunk)) if self.phase == "griffin-lim" else \
@@ -642,6 +690,13 @@ def default_wiener_iterations(config: dict | None) -> int:
     return DEFAULT_WIENER_ITERATIONS if len(targets.sources(target)) == 2 else 0
 
 
+def default_channels(config: dict | None) -> str:
+    """What the model hears of a stereo song unless the user chooses: the shipped model's own measured
+    choice ("separation" in its config.json, set by bench/ship.py --channels), else DEFAULT_CHANNELS."""
+    chosen = (config or {}).get("separation", {}).get("channels")
+    return chosen if chosen in CHANNEL_MODES else DEFAULT_CHANNELS
+
+
 class Separator:
     """Vocals and accompaniment from a waveform or a file, with a trained run (like Spleeter's).
 
@@ -653,29 +708,36 @@ class Separator:
         phase: "mixture" or "griffin-lim" (audio.PHASES).
         wiener_iterations: 0 = soft masks; N = multichannel Wiener filter with N EM iterations (norbert);
             None = default_wiener_iterations of the model.
+        channels: band "full": "each" channel through the model on its own, their "mix", or "both" (CHANNEL_MODES);
+            None = default_channels of the model.
     """
 
     def __init__(self, window_model: WindowModel, band: str = "full", extension: str = "average",
-                 chunk_windows: int = 20, phase: str = "mixture", wiener_iterations: int | None = None):
+                 chunk_windows: int = 20, phase: str = "mixture", wiener_iterations: int | None = None,
+                 channels: str | None = None):
         import hardware
         hardware.reuse_freed_memory()       # every chunk reallocates the same large arrays
         self.window_model = window_model
+        config = getattr(window_model, "config", None)
         if wiener_iterations is None:
-            wiener_iterations = default_wiener_iterations(getattr(window_model, "config", None))
+            wiener_iterations = default_wiener_iterations(config)
+        if channels is None:
+            channels = default_channels(config)
         self.song_separator = SongSeparator(window_model, band, chunk_windows, 1, extension, phase,
-                                            wiener_iterations)
+                                            wiener_iterations, channels)
 
     @classmethod
     def from_run(cls, run_dir: str | Path | None = None, band: str = "full", extension: str = "average",
                  chunk_windows: int = 20, batch_size: int = 8, backend: str = "auto",
-                 phase: str = "mixture", wiener_iterations: int | None = None) -> "Separator":
+                 phase: str = "mixture", wiener_iterations: int | None = None,
+                 channels: str | None = None) -> "Separator":
         """Load a run (default: pretrained/, else the newest complete run) on a backend (BACKENDS)."""
         run_dir = run_dir or runs.default_run()
         if run_dir is None:
             raise runs.RunError("no trained model found (no pretrained/ and no complete run in results/runs); "
                                 "train one: python data_prep.py && python train.py --base-filters 16 --epochs 5")
         return cls(load_window_model(run_dir, backend, batch_size), band, extension, chunk_windows, phase,
-                   wiener_iterations)
+                   wiener_iterations, channels)
 
     @property
     def backend(self) -> str:

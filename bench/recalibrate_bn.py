@@ -49,7 +49,8 @@ def recalibrate(run: Path, out: Path, data: list[str], batch_size: int = 16, wei
     if out.exists():
         raise SystemExit(f"recalibrate_bn: {out} exists; choose another --out or remove it")
     try:
-        net, config = runs.load_run(run, weights)
+        net, _ = runs.load_run(run, weights)
+        config = runs.derived_config(run)
         store = WindowStore(resolve_caches(data, "train"))
     except (runs.RunError, CacheError) as exc:
         raise SystemExit(f"recalibrate_bn: {exc}") from None

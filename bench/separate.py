@@ -96,6 +96,8 @@ def main() -> None:
     p.add_argument("--input", default="wav", choices=["wav", "m4a"], help="the timed songs' format")
     p.add_argument("--wiener", nargs="+", type=int, default=[None], metavar="N",
                    help="separate.py --wiener-iterations values to time (default: the model's own default)")
+    p.add_argument("--channels", nargs="+", default=[None], choices=["each", "mix", "both"],
+                   help="separate.py --channels values to time (default: the model's own default)")
     p.add_argument("--decoders", nargs="+", default=["pyav"], choices=["pyav", "ffmpeg"],
                    help="who decodes a non-libsndfile input (m4a): PyAV in the process, or the ffmpeg program")
     args = p.parse_args()
@@ -114,13 +116,16 @@ def main() -> None:
             models.append(("paper 64-filter", random_run(tmp / "base64", 64), "keras"))
         print(f"separate.py on a {args.minutes:g}-minute stereo 44.1 kHz {args.input} song, --band {args.band}:")
         for label, run_dir, backend in models:
-            for decoder, wiener in itertools.product(args.decoders if args.input != "wav" else ["pyav"], args.wiener):
+            for decoder, wiener, channels in itertools.product(args.decoders if args.input != "wav" else ["pyav"],
+                                                               args.wiener, args.channels):
                 post = [] if wiener is None else ["--wiener-iterations", str(wiener)]
+                post += [] if channels is None else ["--channels", channels]
                 wall, rss, separation = run_separate(song, run_dir, tmp / "out", ["--band", args.band, "--backend",
                                                                                   backend, *post], envs[decoder])
                 seconds = args.minutes * 60
                 decoded_by = f", decoded by {decoder}" if args.input != "wav" else ""
-                post_filter = "" if wiener is None else f", --wiener-iterations {wiener}"
+                post_filter = ("" if wiener is None else f", --wiener-iterations {wiener}") + \
+                    ("" if channels is None else f", --channels {channels}")
                 print(f"  {label:16s} ({Path(run_dir).name}, {backend:6s}{decoded_by}{post_filter}): decode to written files "
                       f"{separation:5.1f} s = {seconds / separation:5.1f}x real time; whole command {wall:5.1f} s = "
                       f"{seconds / wall:5.1f}x; peak RSS {rss} MB", flush=True)

@@ -3,10 +3,13 @@
     python bench/ship.py results/runs-select/RUN --to pretrained/quality
     python export.py pretrained/quality                    # its ONNX graph, for the TensorFlow-free path
 
-What is copied: config.json (with --wiener-iterations, the model's own default post-filter), history.csv and training_curves.png where the run has them, and
+What is copied: config.json (with --wiener-iterations and --channels, the model's own defaults for
+separation, chosen on the validation songs), history.csv and training_curves.png where the run has them, and
 best.weights.h5 with the model's weights only (train.py's checkpoint also holds Adam's two moments,
 3x the size; an ensemble's members keep their own). Each file is written beside its destination and
-renamed into place, so an interrupted copy leaves the old file or the new one. The folder's
+renamed into place, so an interrupted copy leaves the old file or the new one. Shipping a folder
+onto itself (`bench/ship.py pretrained --to pretrained --channels mix`) only rewrites those defaults
+in its config.json, so its weights and exports stay as they are. The folder's
 MODEL_CARD.md is written by hand and left as it is; a stale export (model.onnx, model.tflite made
 from other weights) is removed with its record, since separate.py would refuse it anyway.
 """
@@ -23,7 +26,16 @@ sys.path.insert(0, str(ROOT))
 
 import runs  # noqa: E402
 
-def ship(run_dir: Path, to: Path, wiener_iterations: int | None = None) -> list[str]:
+def separation_defaults(config: dict, wiener_iterations: int | None, channels: str | None) -> dict:
+    """config with the given separation defaults recorded (None: the setting is left as it is)."""
+    chosen = {"wiener_iterations": wiener_iterations, "channels": channels}
+    recorded = {**config.get("separation", {}), **{k: v for k, v in chosen.items() if v is not None}}
+    if recorded:
+        config["separation"] = recorded
+    return config
+
+
+def ship(run_dir: Path, to: Path, wiener_iterations: int | None = None, channels: str | None = None) -> list[str]:
     """Copy run_dir's model into the folder `to`; returns the names of the files written.
 
     Args:
@@ -32,18 +44,21 @@ def ship(run_dir: Path, to: Path, wiener_iterations: int | None = None) -> list[
         wiener_iterations: the model's own default post-filter, measured on the validation songs
             (recorded in its config.json; separation.default_wiener_iterations reads it). None: the
             generic default for its kind of model.
+        channels: what the model hears of a stereo song by default (separation.CHANNEL_MODES; read by
+            separation.default_channels). None: separation.DEFAULT_CHANNELS.
     """
     import separation
     if not runs.is_complete_run(run_dir):
         raise SystemExit(f"ship: {run_dir} is not a complete run (config.json with best.weights.h5)")
+    if to.exists() and to.resolve() == run_dir.resolve():      # only the recorded defaults change
+        runs.write_json(to / "config.json", separation_defaults(runs.read_config(to), wiener_iterations, channels))
+        return ["config.json"]
     to.mkdir(parents=True, exist_ok=True)
     written = []
     runs.copy_model_weights(run_dir / "best.weights.h5", to / "best.weights.h5")
     written.append("best.weights.h5")
-    config = runs.read_config(run_dir)
-    if wiener_iterations is not None:
-        config["separation"] = {"wiener_iterations": wiener_iterations}
-    runs.write_json(to / "config.json", config)
+    config = runs.derived_config(run_dir)   # a run's defaults are chosen again for each shipped copy
+    runs.write_json(to / "config.json", separation_defaults(config, wiener_iterations, channels))
     written.append("config.json")
     for name in ("history.csv", "training_curves.png"):
         if (run_dir / name).exists():
@@ -59,15 +74,22 @@ def ship(run_dir: Path, to: Path, wiener_iterations: int | None = None) -> list[
 
 
 def main() -> None:
+    from separation import CHANNEL_MODES
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", type=Path, help="a complete run folder")
     p.add_argument("--to", type=Path, required=True, help="the shipped model's folder, e.g. pretrained/quality")
     p.add_argument("--wiener-iterations", type=int, choices=range(4), default=None,
                    help="the model's default post-filter, as chosen on the validation songs (default: the generic "
                         "one, 1 for two-source models)")
+    p.add_argument("--channels", choices=CHANNEL_MODES, default=None,
+                   help="what the model hears of a stereo song by default, as chosen on the validation songs "
+                        "(default: separation.DEFAULT_CHANNELS)")
     args = p.parse_args()
-    written = ship(args.run, args.to, args.wiener_iterations)
-    print(f"ship: {args.run} -> {args.to} ({', '.join(written)}); now: python export.py {args.to}")
+    written = ship(args.run, args.to, args.wiener_iterations, args.channels)
+    if "best.weights.h5" not in written:
+        print(f"ship: {args.to}: separation defaults now {runs.read_config(args.to).get('separation', {})}")
+    else:
+        print(f"ship: {args.run} -> {args.to} ({', '.join(written)}); now: python export.py {args.to}")
 
 
 if __name__ == "__main__":

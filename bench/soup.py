@@ -52,7 +52,7 @@ def soup(members: list[Path], out: Path, weights: str = "best") -> Path:
                             stack.append(source[key][...])
                         node[...] = np.mean(stack, axis=0)
                 target["layers"].visititems(average)
-            config = runs.read_config(members[0])
+            config = runs.derived_config(members[0])
             config["soup"] = {"members": [str(run) for run in members], "weights": weights}
             runs.write_json(partial / "config.json", config)
     finally:

@@ -124,6 +124,8 @@ def test_untrusted_files_are_decoded_in_a_child_process(m4a, tiny_run, tmp_path,
     assert paths["vocals"].exists()
     with pytest.raises(AssertionError, match="calling process"):            # the check can fail
         separator.separate_to_file(m4a, tmp_path / "out2")
+    import scratch
+    assert not list(scratch.scratch_dir().glob("*.wav"))      # a decode that fails leaves no scratch file
     # the page's length check without ffprobe reads the headers in a child too
     monkeypatch.setattr(audio, "pyav_duration", not_here)
     monkeypatch.setattr(audio.shutil, "which", lambda name: None)

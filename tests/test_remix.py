@@ -322,3 +322,41 @@ def test_the_default_post_filter_is_wiener_for_two_source_models_and_the_mask_fo
     assert one.song_separator.wiener_iterations == 0
     assert Separator.from_run(two_source_run, backend="keras", wiener_iterations=0).song_separator.wiener_iterations == 0
     assert separation.default_wiener_iterations(None) == 0
+
+
+def test_vocal_spectrum_takes_a_mask_per_channel(rng):
+    mix_spec = (rng.standard_normal((33, 50, 2)) + 1j * rng.standard_normal((33, 50, 2))).astype(np.complex64)
+    ratios = rng.uniform(0, 1, (2, 33, 50, 2)).astype(np.float32)
+    per_channel = separation.vocal_spectrum(mix_spec, ratios, 0)
+    for c in range(2):
+        np.testing.assert_allclose(per_channel[..., c], separation.vocal_spectrum(mix_spec[..., c:c + 1], ratios[..., c], 0)[..., 0],
+                                   atol=1e-6)
+    # the same ratios on every channel are the (2, bins, T) form
+    shared = np.repeat(ratios[..., :1], 2, axis=-1)
+    for iterations in (0, 1):
+        np.testing.assert_allclose(separation.vocal_spectrum(mix_spec, shared, iterations),
+                                   separation.vocal_spectrum(mix_spec, ratios[..., 0], iterations), atol=1e-5)
+
+
+@pytest.mark.parametrize("iterations", [0, 1])
+def test_each_channel_is_heard_on_its_own(two_source_run, rng, iterations):
+    left = (0.1 * rng.standard_normal(3 * 22050)).astype(np.float32)
+    right = (0.3 * np.sin(np.arange(3 * 22050) * 0.05) + 0.05 * rng.standard_normal(3 * 22050)).astype(np.float32)
+    song = np.stack([left, right], axis=1)
+    each, mix, both = (separation.Separator.from_run(two_source_run, backend="keras", wiener_iterations=iterations,
+                                                     channels=mode) for mode in ("each", "mix", "both"))
+    stems = each.separate(song, 22050)
+    np.testing.assert_allclose(stems["vocals"] + stems["accompaniment"], song, atol=1e-5)
+    # swapping the input channels swaps the stems' channels
+    np.testing.assert_allclose(each.separate(song[:, ::-1], 22050)["vocals"], stems["vocals"][:, ::-1], atol=1e-5)
+    assert not np.allclose(stems["vocals"], mix.separate(song, 22050)["vocals"], atol=1e-4)
+    averaged = both.separate(song, 22050)
+    np.testing.assert_allclose(averaged["vocals"] + averaged["accompaniment"], song, atol=1e-5)
+    assert not np.allclose(averaged["vocals"], stems["vocals"], atol=1e-4)
+    if iterations == 0:     # a soft mask per channel: the left stem is the left channel separated alone
+        np.testing.assert_allclose(stems["vocals"][:, 0], each.separate(left, 22050)["vocals"], atol=1e-5)
+    # two equal channels, or a mono song, are their own mix
+    twin = np.stack([left, left], axis=1)
+    for other in (each, both):
+        np.testing.assert_allclose(other.separate(twin, 22050)["vocals"], mix.separate(twin, 22050)["vocals"], atol=1e-5)
+    np.testing.assert_allclose(each.separate(left, 22050)["vocals"], mix.separate(left, 22050)["vocals"], atol=1e-6)

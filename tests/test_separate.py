@@ -231,3 +231,16 @@ def test_the_mask_on_a_native_grid_is_the_linear_interpolation_of_the_model_grid
     assert not out[~inside].any()
     if sr == 44100 and shift == 0.0:         # the native grid is the model's: the mask itself
         np.testing.assert_array_equal(out[:audio.N_BINS], mask[:, :n_frames])
+
+
+def test_channels_option_and_its_default(tiny_run, tmp_path, rng):
+    import separation
+    assert separation.Separator.from_run(tiny_run).song_separator.channels == separation.DEFAULT_CHANNELS == "each"
+    song = _song(tmp_path / "c.wav", 3.0, 22050, 2, rng)
+    for mode in ("each", "mix"):
+        separate.main([str(song), "--run", str(tiny_run), "--out", str(tmp_path / mode), "--channels", mode])
+    each, _ = sf.read(tmp_path / "each" / "c" / "vocals.wav")
+    mix, _ = sf.read(tmp_path / "mix" / "c" / "vocals.wav")
+    assert each.shape == mix.shape and not np.allclose(each, mix, atol=1e-5)
+    with pytest.raises(ValueError, match="channels"):
+        separation.Separator.from_run(tiny_run, channels="left")

@@ -41,3 +41,26 @@ def test_ship_copies_the_model_without_optimizer_state_and_drops_stale_exports(t
     assert not list(target.glob("*.partial"))
     with pytest.raises(SystemExit, match="not a complete run"):
         ship.ship(tmp_path / "nothing", target)
+
+
+def test_shipping_a_folder_onto_itself_only_records_its_defaults(tiny_run, tmp_path):
+    import shutil
+    import runs
+    import separation
+    folder = tmp_path / "fast"
+    shutil.copytree(tiny_run, folder)
+    weights = (folder / "best.weights.h5").read_bytes()
+    assert separation.default_channels(runs.read_config(folder)) == separation.DEFAULT_CHANNELS
+    assert ship.ship(folder, folder, wiener_iterations=1, channels="mix") == ["config.json"]
+    assert ship.ship(folder, folder, channels="both") == ["config.json"]        # one setting at a time
+    config = runs.read_config(folder)
+    assert config["separation"] == {"wiener_iterations": 1, "channels": "both"}
+    assert (folder / "best.weights.h5").read_bytes() == weights
+    separator = separation.Separator.from_run(folder)
+    assert (separator.song_separator.channels, separator.song_separator.wiener_iterations) == ("both", 1)
+    assert separation.Separator.from_run(folder, channels="each").song_separator.channels == "each"
+    # runs made from a shipped model start from the generic defaults, not the shipped copy's
+    assert "separation" not in runs.derived_config(folder)
+    copy = tmp_path / "copy"
+    ship.ship(folder, copy)
+    assert "separation" not in runs.read_config(copy)
