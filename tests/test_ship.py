@@ -64,3 +64,18 @@ def test_shipping_a_folder_onto_itself_only_records_its_defaults(tiny_run, tmp_p
     copy = tmp_path / "copy"
     ship.ship(folder, copy)
     assert "separation" not in runs.read_config(copy)
+
+
+def test_the_page_gives_each_model_its_own_recorded_channels(tiny_run, tmp_path):
+    import shutil
+    import app
+    fast, quality = tmp_path / "fast", tmp_path / "quality"
+    for folder, channels in ((fast, "mix"), (quality, "each")):
+        shutil.copytree(tiny_run, folder)
+        ship.ship(folder, folder, channels=channels)
+    service = app.Service({"fast": fast, "quality": quality}, tmp_path / "jobs", 1, 1, 1)
+    try:
+        assert {name: s.song_separator.channels for name, s in service.separators.items()} == \
+            {"fast": "mix", "quality": "each"}
+    finally:
+        service.worker.shutdown()
