@@ -106,7 +106,7 @@ def shipped_model(name: str) -> Path:
         raise RunError(f"no shipped model {name!r}; choose one of {', '.join(SHIPPED_MODELS)}")
     folder = SHIPPED_MODELS[name]
     if not (folder / "config.json").exists():
-        present = [n for n, d in SHIPPED_MODELS.items() if (d / "config.json").exists()]
+        present = shipped_models()
         raise RunError(f"{folder}: the {name!r} model is not in this checkout (present: {', '.join(present) or 'none'}); "
                        "git pull, or pass --run RUN")
     return folder

@@ -372,17 +372,16 @@ def song_source_mags(window_model, mix_mag: np.ndarray, shifts: int = 1) -> np.n
     (the last one zero-padded), estimated, joined back. shifts > 1 averages over that many window grids,
     each starting k * WINDOW_FRAMES / shifts frames later (bench/postfilter.py); frames before a
     grid's start are covered by the earlier grids."""
-    frames = mix_mag.shape[1]
-    total, count = None, np.zeros(frames, np.float32)
-    for k in range(shifts):
-        start = k * audio.WINDOW_FRAMES // shifts
-        windows, valid = audio.to_windows(mix_mag[:, start:])
-        est = window_model.source_mags(windows[..., None])
-        if total is None:
-            total = np.zeros((mix_mag.shape[0], frames, est.shape[-1]), np.float32)
-        total[:, start:] += np.stack([audio.from_windows(est[..., j], valid) for j in range(est.shape[-1])], axis=-1)
+    starts = [k * audio.WINDOW_FRAMES // shifts for k in range(shifts)]
+    grids = [songs_source_mags(window_model, [mix_mag[:, start:]])[0] for start in starts]
+    if shifts == 1:
+        return grids[0]
+    total = np.zeros(grids[0].shape, np.float32)
+    count = np.zeros(mix_mag.shape[1], np.float32)
+    for start, grid in zip(starts, grids):
+        total[:, start:] += grid
         count[start:] += 1
-    return total if shifts == 1 else total / count[None, :, None]
+    return total / count[None, :, None]
 
 
 def soft_mask(ratios: np.ndarray) -> np.ndarray:
@@ -534,10 +533,10 @@ class SongSeparator:
         else:
             channels_11k = audio.resample(chunk, sr)          # all channels in one pass
             heard = [channels_11k[:, c] for c in range(chunk.shape[1])]
-            heard += [channels_11k.mean(axis=1)] if self.channels == "both" else []
+            heard += [audio.to_mono(channels_11k)] if self.channels == "both" else []
         # (2, bins, T, 1 or channels): the sources' ratios on the model's grid, per input heard
         ratios = self._paper_ratios(heard, margin_11k // audio.HOP)[0]
-        if len(heard) > chunk.shape[1]:        # "both": each channel's ratios averaged with the mix's
+        if self.channels == "both" and chunk.shape[1] > 1:   # each channel's ratios averaged with the mix's
             ratios = (ratios[..., :-1] + ratios[..., -1:]) / 2
         n_fft, hop = native_stft_params(sr)
         shift = margin / sr                 # the ratios' frame 0 sits at the core's start

@@ -84,6 +84,7 @@ def run_separate(song: Path, run_dir: Path, out: Path, extra: list[str],
 
 
 def main() -> None:
+    from separation import CHANNEL_MODES
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", type=Path, default=None,
                    help="CPU-size run to time (default: pretrained/, else a random base-16 model)")
@@ -96,7 +97,7 @@ def main() -> None:
     p.add_argument("--input", default="wav", choices=["wav", "m4a"], help="the timed songs' format")
     p.add_argument("--wiener", nargs="+", type=int, default=[None], metavar="N",
                    help="separate.py --wiener-iterations values to time (default: the model's own default)")
-    p.add_argument("--channels", nargs="+", default=[None], choices=["each", "mix", "both"],
+    p.add_argument("--channels", nargs="+", default=[None], choices=CHANNEL_MODES,
                    help="separate.py --channels values to time (default: the model's own default)")
     p.add_argument("--decoders", nargs="+", default=["pyav"], choices=["pyav", "ffmpeg"],
                    help="who decodes a non-libsndfile input (m4a): PyAV in the process, or the ffmpeg program")

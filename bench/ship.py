@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 import runs  # noqa: E402
 
+
 def separation_defaults(config: dict, wiener_iterations: int | None, channels: str | None) -> dict:
     """config with the given separation defaults recorded (None: the setting is left as it is)."""
     chosen = {"wiener_iterations": wiener_iterations, "channels": channels}
