@@ -42,6 +42,14 @@ class PipelineConfig:
     drop_silent_vocals: bool = False
     loss: str = "mae"
     source_weights: dict | None = None      # {source: recipes per window}, augment.epoch_recipes
+    teacher: object = None                  # distill.Teacher: blends the SDR loss's references (training only)
+
+
+def taught(cfg: PipelineConfig, mix_mag: np.ndarray, spectra: np.ndarray | None) -> np.ndarray | None:
+    """A training batch's label spectra, blended towards the run's teacher when it has one (distill.py)."""
+    if cfg.teacher is None or spectra is None:
+        return spectra
+    return cfg.teacher.blend(mix_mag, spectra).astype(np.float32, copy=False)
 
 
 def model_io(mix_mag, vocal_mag, cfg: PipelineConfig, accomp_mag=None, spectra=None):
@@ -112,7 +120,10 @@ def train_dataset(store, cfg: PipelineConfig, epochs: int, initial_epoch: int = 
     def read_batch(global_batch):
         epoch, batch = divmod(int(global_batch), steps)
         recipes = recipes_of(epoch)[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]
-        return augment.make_batch(store, recipes, names, reader.read)
+        arrays = dict(zip(names, augment.make_batch(store, recipes, names, reader.read)))
+        if "spectra" in arrays:
+            arrays["spectra"] = taught(cfg, arrays["mix_mag"], arrays["spectra"])
+        return tuple(arrays.values())
 
     def load(global_batch):
         arrays = tf.numpy_function(read_batch, [global_batch], (tf.float32,) * len(names))
@@ -134,10 +145,14 @@ def remix_dataset(sampler, cfg: PipelineConfig, epochs: int, steps_per_epoch: in
 
     spectra = losses.needs_spectra(cfg.loss)
 
+    def taught_remix(k: int) -> tuple:
+        mix, vocal, accomp, spec = sampler.batch_with_spectra(k, cfg.batch_size)
+        return mix, vocal, accomp, taught(cfg, mix, spec)
+
     def load(global_batch):
         if spectra:
-            mix, vocal, accomp, spec = tf.numpy_function(lambda k: sampler.batch_with_spectra(int(k), cfg.batch_size),
-                                                         [global_batch], (tf.float32,) * 4)
+            mix, vocal, accomp, spec = tf.numpy_function(lambda k: taught_remix(int(k)), [global_batch],
+                                                         (tf.float32,) * 4)
             spec = tf.ensure_shape(spec, (*shape[:-1], 6))
         else:
             mix, vocal, accomp = tf.numpy_function(lambda k: sampler.batch(int(k), cfg.batch_size), [global_batch],
@@ -260,12 +275,13 @@ def numpy_train_dataset(source, cfg: PipelineConfig, steps_per_epoch: int, initi
         if sampler is not None:
             if spectra:
                 mix, vocal, accomp, spec = sampler.batch_with_spectra(global_batch, cfg.batch_size)
-                return mix, vocal, accomp, spec
+                return mix, vocal, accomp, taught(cfg, mix, spec)
             return (*sampler.batch(global_batch, cfg.batch_size), None)
         epoch, batch = divmod(global_batch, steps_per_epoch)
         recipes = recipes_of(epoch)[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]
         arrays = dict(zip(names, augment.make_batch(source, recipes, names, reader.read)))
-        return arrays["mix_mag"], arrays["vocal_mag"], arrays.get("accomp_mag"), arrays.get("spectra")
+        return (arrays["mix_mag"], arrays["vocal_mag"], arrays.get("accomp_mag"),
+                taught(cfg, arrays["mix_mag"], arrays.get("spectra")))
 
     class Batches(keras.utils.PyDataset):
         def __init__(self):

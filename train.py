@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start from a trained run's best weights (e.g. pretrained): layers with the same name and "
                         "shape are copied; an output layer with more channels gets the old ones in its first "
                         "channels (a vocals head kept, an accompaniment head added); the rest stays fresh")
+    g = p.add_argument_group("distillation (distill.py; with --loss sdr)")
+    g.add_argument("--teacher", type=Path, default=None, metavar="RUN",
+                   help="a trained run (e.g. pretrained/quality) whose estimates of each training mixture are "
+                        "blended into the SDR loss's references; validation keeps the true ones")
+    g.add_argument("--teacher-weight", type=float, default=0.5, metavar="W",
+                   help="the teacher's share of each reference, 0..1")
     augment.add_augment_args(p)
     remix.add_remix_args(p)
     g = p.add_argument_group("data and output")
@@ -193,6 +199,14 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
                                   splice_across_songs=args.splice_across_songs,
                                   drop_silent_vocals=args.drop_silent_vocals, loss=args.loss,
                                   source_weights=dict(args.source_weight) or None)
+    if args.teacher is not None:
+        if not losses.needs_spectra(args.loss):
+            raise SystemExit(f"train: --teacher blends the SDR loss's references; use it with --loss sdr, not {args.loss}")
+        import distill
+        try:
+            cfg.teacher = distill.Teacher(args.teacher, args.teacher_weight)
+        except (ValueError, OSError, runs.RunError) as exc:
+            raise SystemExit(f"train: --teacher {args.teacher}: {exc}")
     if losses.needs_spectra(args.loss) and hardware.keras_backend() != "tensorflow":
         raise SystemExit(f"train: --loss {args.loss} uses TensorFlow's inverse STFT; run it with KERAS_BACKEND=tensorflow")
     sampler = None
@@ -233,6 +247,7 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
                      "recipe": vars(sampler.config)}},
         "hardware": {"precision": precision, "jit": jit, "distribute": args.distribute, **runs.device_info()},
         "versions": runs.versions(), "git_commit": runs.git_commit(), "seed": args.seed,
+        "teacher": cfg.teacher.describe() if cfg.teacher is not None else None,
     })
     config.setdefault("started", time.strftime("%Y-%m-%d %H:%M:%S"))
     runs.write_json(run_dir / "config.json", config)
