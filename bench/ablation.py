@@ -32,7 +32,7 @@ SETS = {"valid": "data/musdb18-7/valid.h5", "test": "data/musdb18-7/test.h5",
 
 COMMAND_ARGS = ("data", "online_remix", "remix_coherent", "remix_gain", "remix_stem_dropout", "target", "norm",
                 "scaler", "loss", "base_filters", "batch_size", "epochs", "steps_per_epoch", "lr", "lr_schedule",
-                "clipnorm", "freeze_batchnorm", "source_weight", "init_from", "precision")
+                "clipnorm", "freeze_batchnorm", "source_weight", "init_from", "teacher", "teacher_weight", "precision")
 NO_TRAINING = {"bench/soup.py": "no training: the members' weights averaged",
                "bench/recalibrate_bn.py": "no training: one forward pass over the windows",
                "bench/ensemble.py": "no training: the members' outputs averaged"}
@@ -48,7 +48,8 @@ def train_command(args: dict) -> str:
             parts += [f"--source-weight {name}={copies}" for name, copies in value or []]
             continue
         if key not in COMMAND_ARGS or value in (None, False) or (key == "clipnorm" and not value) or \
-                (key in REMIX_ARGS and (not args.get("online_remix") or (key == "remix_coherent" and not value))):
+                (key in REMIX_ARGS and (not args.get("online_remix") or (key == "remix_coherent" and not value))) or \
+                (key == "teacher_weight" and not args.get("teacher")):
             continue
         flag = "--" + key.replace("_", "-")
         parts.append(flag if value is True else f"{flag} {' '.join(map(str, value)) if isinstance(value, list) else value}")
@@ -84,6 +85,8 @@ def describe(config: dict, run_dir: Path | None = None) -> dict:
             training += ", " + ", ".join(f"{name} x{copies}" for name, copies in args["source_weight"])
     if config.get("init_from"):
         training += f"; fine-tuned from {config['init_from']['name']}"
+    if config.get("teacher"):
+        training += f"; taught by {config['teacher']['name']} (weight {config['teacher']['weight']:g})"
     if config.get("soup"):
         training += "; weights averaged with " + ", ".join(Path(m).name for m in config["soup"]["members"][1:])
     if config.get("ensemble"):

@@ -53,6 +53,11 @@ def test_ablation_commands_show_flags_as_flags_and_only_the_options_a_run_used()
     args = {"loss": "sdr", "source_weight": [["musdb", 8], ["mir1k", 2]], "data": ["data/r2"]}
     assert ablation.train_command(args) == ("python train.py --loss sdr --source-weight musdb=8 "
                                             "--source-weight mir1k=2 --data data/r2")
+    args = {"loss": "sdr", "teacher": None, "teacher_weight": 0.5, "data": ["data/r2"]}
+    assert ablation.train_command(args) == "python train.py --loss sdr --data data/r2"     # no teacher: no weight
+    args["teacher"] = "pretrained/quality"
+    assert ablation.train_command(args) == ("python train.py --loss sdr --teacher pretrained/quality "
+                                            "--teacher-weight 0.5 --data data/r2")
 
 
 def test_ablation_rows_say_how_many_training_songs_are_remixes(tiny_run):
