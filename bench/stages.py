@@ -75,6 +75,7 @@ def main(argv=None) -> None:
     if not songs:
         raise SystemExit("bench/stages.py: no audio files in " + " ".join(map(str, args.inputs)))
     print_machine()
+    import audio
     from separation import Separator
     options = {k: v for k, v in (("channels", args.channels), ("wiener_iterations", args.wiener_iterations))
                if v is not None}
@@ -90,15 +91,15 @@ def main(argv=None) -> None:
         total = time.perf_counter() - started
     seconds = stage_seconds(pstats.Stats(profile))
     seconds["the rest (Python glue, copies, progress)"] = total - sum(seconds.values())
-    sr_seconds = sum(__import__("audio").duration(song) for song in songs)
+    audio_seconds = sum(audio.duration(song) for song in songs)
     sep = separator.song_separator
-    print(f"stages: {len(songs)} song(s), {sr_seconds:.1f} s of audio; backend {separator.backend}, "
+    print(f"stages: {len(songs)} song(s), {audio_seconds:.1f} s of audio; backend {separator.backend}, "
           f"channels {sep.channels}, Wiener iterations {sep.wiener_iterations}, band {sep.band}")
     print(f"{'stage':45s} {'ms per song':>12s} {'share':>7s}")
     for stage, value in seconds.items():
         print(f"{stage:45s} {1000 * value / len(songs):12.1f} {100 * value / total:6.1f}%")
     print(f"{'total (profiled)':45s} {1000 * total / len(songs):12.1f} {100.0:6.1f}%  = "
-          f"{sr_seconds / total:.1f}x real time")
+          f"{audio_seconds / total:.1f}x real time")
 
 
 if __name__ == "__main__":
