@@ -20,8 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-import runs
-
 MIX, VOCALS, ACCOMP = 0, 2, 4           # first (real) channel of each spectrum in the SDR label's spectra
 
 
@@ -44,8 +42,7 @@ class Teacher:
 
     def describe(self) -> dict:
         """Provenance for the student's config.json."""
-        config = runs.read_config(self.run_dir)
-        return {"run": str(self.run_dir), "name": config.get("name"), "weight": self.weight,
+        return {"run": str(self.run_dir), "name": self.model.config.get("name"), "weight": self.weight,
                 "backend": self.model.backend, "weights_sha1": _digest(self.run_dir)}
 
     def estimates(self, mix_mag: np.ndarray) -> np.ndarray:
@@ -76,5 +73,5 @@ def _digest(run_dir: Path) -> str | None:
     import separation
     try:
         return separation.weights_digest(run_dir)
-    except (OSError, runs.RunError):
+    except OSError:                     # runs.RunError is one: a run without a weights file
         return None

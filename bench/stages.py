@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import print_machine  # noqa: E402
 
-# stage -> (module file, function) pairs whose cumulative times it sums; none is called inside another
+# stage -> (module file, function[@class]) whose cumulative times it sums (a call from another function
+# of the same stage, as soft_mask inside vocal_spectrum, is counted once: in its caller)
 STAGES = {
     "decode (to the scratch WAV) and reading": [("separation.py", "__init__@AudioSource"),
                                                 ("separation.py", "read@AudioSource")],
@@ -47,15 +48,23 @@ def _line_owner(path: str, line: int) -> str | None:
     return None
 
 
+def _matches(key: tuple, file: str, wanted: str) -> bool:
+    path, line, name = key
+    function, _, owner = wanted.partition("@")
+    return path.endswith(file) and name == function and (not owner or _line_owner(path, line) == owner)
+
+
 def stage_seconds(stats: pstats.Stats) -> dict[str, float]:
-    """Cumulative seconds per stage (STAGES) from a profile."""
-    found = {stage: 0.0 for stage in STAGES}
-    for (path, line, name), (_, _, _, cumulative, _) in stats.stats.items():
-        for stage, functions in STAGES.items():
-            for file, wanted in functions:
-                function, _, owner = wanted.partition("@")
-                if path.endswith(file) and name == function and (not owner or _line_owner(path, line) == owner):
-                    found[stage] += cumulative
+    """Cumulative seconds per stage (STAGES) from a profile, calls within a stage counted once."""
+    found = {}
+    for stage, functions in STAGES.items():
+        keys = {key for key in stats.stats for file, wanted in functions if _matches(key, file, wanted)}
+        total = 0.0
+        for key in keys:
+            _, _, _, cumulative, callers = stats.stats[key]
+            inner = sum(caller[3] for caller_key, caller in callers.items() if caller_key in keys)
+            total += cumulative - inner
+        found[stage] = total
     return found
 
 
