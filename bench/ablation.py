@@ -30,7 +30,7 @@ SETS = {"valid": "data/musdb18-7/valid.h5", "test": "data/musdb18-7/test.h5",
         "mir1k": "data/mir1k/test.h5"}         # issue 16's MIR-1K target (the abjones/amy-trained split)
 
 
-COMMAND_ARGS = ("data", "online_remix", "remix_coherent", "remix_gain", "remix_stem_dropout", "target", "norm",
+COMMAND_ARGS = ("arch", "data", "online_remix", "remix_coherent", "remix_gain", "remix_stem_dropout", "target", "norm",
                 "scaler", "loss", "base_filters", "batch_size", "epochs", "steps_per_epoch", "lr", "lr_schedule",
                 "clipnorm", "freeze_batchnorm", "source_weight", "init_from", "teacher", "teacher_weight", "precision")
 NO_TRAINING = {"bench/soup.py": "no training: the members' weights averaged",
@@ -41,7 +41,8 @@ REMIX_ARGS = ("remix_coherent", "remix_gain", "remix_stem_dropout")
 
 def train_command(args: dict) -> str:
     """The train.py line of a run's recorded args (the options the ablation varies; flags as flags,
-    options at their off value and remix options of a run without remixing left out)."""
+    options at their off value, the default (paper) architecture and remix options of a run without
+    remixing left out)."""
     parts = []
     for key, value in args.items():
         if key == "source_weight":            # repeatable SOURCE=COPIES pairs
@@ -49,7 +50,7 @@ def train_command(args: dict) -> str:
             continue
         if key not in COMMAND_ARGS or value in (None, False) or (key == "clipnorm" and not value) or \
                 (key in REMIX_ARGS and (not args.get("online_remix") or (key == "remix_coherent" and not value))) or \
-                (key == "teacher_weight" and not args.get("teacher")):
+                (key == "teacher_weight" and not args.get("teacher")) or (key == "arch" and value == "paper"):
             continue
         flag = "--" + key.replace("_", "-")
         parts.append(flag if value is True else f"{flag} {' '.join(map(str, value)) if isinstance(value, list) else value}")

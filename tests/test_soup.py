@@ -58,6 +58,10 @@ def test_ablation_commands_show_flags_as_flags_and_only_the_options_a_run_used()
     args["teacher"] = "pretrained/quality"
     assert ablation.train_command(args) == ("python train.py --loss sdr --teacher pretrained/quality "
                                             "--teacher-weight 0.5 --data data/r2")
+    args = {"arch": "paper", "loss": "sdr", "data": ["data/r2"]}
+    assert ablation.train_command(args) == "python train.py --loss sdr --data data/r2"     # the default U-Net
+    args["arch"] = "jansson"
+    assert ablation.train_command(args) == "python train.py --arch jansson --loss sdr --data data/r2"
 
 
 def test_ablation_rows_say_how_many_training_songs_are_remixes(tiny_run):
