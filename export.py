@@ -27,7 +27,6 @@ import scratch
 
 FORMATS = ("onnx", "tflite", "savedmodel")
 DEFAULT_NAMES = {"onnx": "model.onnx", "tflite": "model.tflite", "savedmodel": "savedmodel"}
-ONNX_OPSET = 17
 TOLERANCE = 1e-4        # max abs difference to the Keras model, relative to the largest vocal magnitude
 
 
@@ -84,7 +83,7 @@ def export(run_dir: Path, fmt: str, out: Path | None = None) -> dict:
     try:
         if fmt == "onnx":
             import tf2onnx
-            tf2onnx.convert.from_function(fn, input_signature=[spec], opset=ONNX_OPSET, output_path=str(partial))
+            tf2onnx.convert.from_function(fn, input_signature=[spec], opset=separation.ONNX_OPSET, output_path=str(partial))
         elif fmt == "savedmodel":
             write_saved_model(window_model, fn, spec, partial)
         else:

@@ -147,6 +147,7 @@ class ExportedWindowModel(WindowModel):
 
 BACKENDS = ("auto", "keras", "onnx", "tflite")
 EXPORT_FILES = {"onnx": "model.onnx", "tflite": "model.tflite"}
+ONNX_OPSET = 17                        # the opset export.py (and bench/arch_speed.py) write ONNX graphs in
 EXPORT_RECORD = "export.json"          # which weights each export was made from
 
 

@@ -37,12 +37,12 @@ def export_random_unet(arch: str, base: int, target: str, path: Path) -> int:
     """A random-weight U-Net's network alone as ONNX at path; returns its parameter count."""
     import tensorflow as tf
     import tf2onnx
-    import export
     import model
+    import separation
     from audio import N_BINS, WINDOW_FRAMES
     net = model.build_unet(base, arch, target)
     spec = tf.TensorSpec((None, N_BINS, WINDOW_FRAMES, 1), tf.float32, name="mix_mag")
-    tf2onnx.convert.from_keras(net, input_signature=[spec], opset=export.ONNX_OPSET, output_path=str(path))
+    tf2onnx.convert.from_keras(net, input_signature=[spec], opset=separation.ONNX_OPSET, output_path=str(path))
     return net.count_params()
 
 
