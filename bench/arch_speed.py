@@ -81,24 +81,23 @@ def main(argv=None) -> None:
     if missing:
         raise SystemExit(f"arch_speed: no model.onnx in {', '.join(missing)}: python export.py RUN first")
     print_machine()
-    rows = []
+    rows = []                       # (label, ms per window)
     with tempfile.TemporaryDirectory() as tmp:
         for arch, base in args.archs:
             path = Path(tmp) / f"{arch}{base}.onnx"
             params = export_random_unet(arch, base, args.target, path)
-            rows.append((f"{arch}:{base} (network only, random weights)", params,
-                         time_window_model(path, args.batch, args.calls, args.repeats)))
-            print(f"arch_speed: {rows[-1][0]}: {params / 1e6:.2f} M parameters, {rows[-1][2]:.1f} ms per window", flush=True)
+            rows.append((f"{arch}:{base}", time_window_model(path, args.batch, args.calls, args.repeats)))
+            print(f"arch_speed: {arch}:{base} (network only, random weights): {params / 1e6:.2f} M parameters, "
+                  f"{rows[-1][1]:.1f} ms per window", flush=True)
+    import runs
     for run in args.runs:
-        import runs
         config = runs.read_config(run)
         members = config.get("ensemble", {}).get("members", [config["args"]])
-        label = f"{run} (whole exported graph, " + " + ".join(
-            f"{m.get('arch', 'paper')}:{m['base_filters']}" for m in members) + ")"
-        rows.append((label, None, time_window_model(run / "model.onnx", args.batch, args.calls, args.repeats)))
-        print(f"arch_speed: {label}: {rows[-1][2]:.1f} ms per window", flush=True)
-    fastest = min(ms for *_, ms in rows)
-    print("arch_speed: " + "; ".join(f"{label.split(' ')[0]} {ms:.1f} ms ({ms / fastest:.1f}x)" for label, _, ms in rows)
+        nets = " + ".join(f"{m.get('arch', 'paper')}:{m['base_filters']}" for m in members)
+        rows.append((str(run), time_window_model(run / "model.onnx", args.batch, args.calls, args.repeats)))
+        print(f"arch_speed: {run} (whole exported graph, {nets}): {rows[-1][1]:.1f} ms per window", flush=True)
+    fastest = min(ms for _, ms in rows)
+    print("arch_speed: " + "; ".join(f"{label} {ms:.1f} ms ({ms / fastest:.1f}x)" for label, ms in rows)
           + f"; batches of {args.batch}, median of {args.repeats} x {args.calls} calls")
 
 
