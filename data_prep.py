@@ -45,11 +45,11 @@ FOLDER_SPLITS = ("train", "valid", "test")              # optional split folders
 class Song:
     """One song to prepare. `kind` says how to decode it."""
     name: str
-    source: str                  # musdb | mir1k | demo | remix
-    kind: str                    # stem | wav | mir1k | folder | remix
+    source: str                  # musdb | mir1k | demo | remix | speed
+    kind: str                    # stem | wav | mir1k | folder | remix | speed
     path: str
     split: str = ""
-    parts: list = field(default_factory=list)   # remix: [(stem, Song, gain, offset_fraction)]
+    parts: list = field(default_factory=list)   # remix: [(stem, Song, gain, offset_fraction)]; speed: [(Song, factor)]
 
 
 @dataclass
@@ -207,6 +207,14 @@ def remix_songs(train: list[Song], n: int, seed: int) -> list[Song]:
     return out
 
 
+def speed_songs(train: list[Song], factors: list[float]) -> list[Song]:
+    """A copy of each training song per factor, played that much faster (tape-style: pitch and tempo
+    change together, 2 ** (k / 12) = k semitones). Every stem is resampled alike, so the copy is as
+    coherent a mix as its original."""
+    return [Song(f"{song.name} (speed {factor:g})", "speed", "speed", song.path, "train", [(song, factor)])
+            for factor in factors for song in train]
+
+
 def accompaniment_parts(song: Song) -> tuple[str, ...]:
     return ("accompaniment",) if song.kind in ("mir1k", "folder") else MUSDB_PARTS
 
@@ -268,6 +276,12 @@ def decode_stems(song: Song, stems: tuple[str, ...]) -> tuple[dict[str, np.ndarr
 
 def song_waves(song: Song) -> tuple[dict[str, np.ndarray], int, int]:
     """Mixture, vocals and accompaniment of a song at 11025 Hz mono."""
+    if song.kind == "speed":
+        (original, factor), = song.parts
+        waves, rate, channels = song_waves(original)
+        # read as if recorded at factor x the rate: played back at the rate, factor x faster
+        played = round(audio.SAMPLE_RATE * factor)
+        return {s: audio.resample(w, played, audio.SAMPLE_RATE) for s, w in waves.items()}, rate, channels
     if song.kind != "remix":
         return decode_stems(song, ("mixture", "vocals", "accompaniment"))
     parts = []
@@ -456,6 +470,10 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--remix", type=int, default=0, metavar="N",
                      help="add N remixed training songs (one song's vocals over other songs' "
                           "accompaniment stems, random gains 0.25..1.25)")
+    opt.add_argument("--speed", type=float, nargs="+", default=[], metavar="F",
+                     help="add a copy of each training song per factor F, F times faster (pitch and tempo "
+                          "together, every stem alike, so the mix stays coherent); 1.059 = one semitone up, "
+                          "e.g. --speed 0.891 0.944 1.059 1.122 for -2..+2 semitones")
     opt.add_argument("--sources", action="store_true",
                      help="also write OUT/sources.h5: each training song's stems (vocals, drums, bass, other or "
                           "accompaniment) as 11025 Hz waveforms, for train.py --online-remix")
@@ -492,8 +510,13 @@ def gather_songs(args) -> tuple[list[Song], dict]:
         for s in songs:
             s.source = "demo"
         sources["demo"] = str(root.resolve())
+    originals = [s for s in songs if s.split == "train"]
     if args.remix:
-        songs += remix_songs([s for s in songs if s.split == "train"], args.remix, args.seed)
+        songs += remix_songs(originals, args.remix, args.seed)
+    if args.speed:
+        if any(not 0.5 <= f <= 2.0 for f in args.speed):
+            raise SystemExit(f"data_prep: --speed factors must lie in 0.5..2 (got {args.speed})")
+        songs += speed_songs(originals, args.speed)
     return songs, sources
 
 
@@ -520,6 +543,7 @@ def main(argv=None) -> None:
         path = args.out / name
         params = {"format": CACHE_FORMAT, **audio.stft_params(), "sources": sources_, "split": split,
                   "valid_fraction": args.valid_fraction, "remix": args.remix, "seed": args.seed,
+                  **({"speed": args.speed} if args.speed else {}),
                   "shard": [k, n], "songs": [s.name for s in split_songs]}
         if not split_songs:
             print(f"data_prep: {split}: no songs in this split; nothing written", file=sys.stderr)
@@ -533,7 +557,7 @@ def main(argv=None) -> None:
         written.append(path)
     if args.sources:
         import sources
-        train_songs = [s for s in songs if s.split == "train" and s.kind != "remix"][k - 1::n]
+        train_songs = [s for s in songs if s.split == "train" and s.kind not in ("remix", "speed")][k - 1::n]
         params = {"format": 1, "sample_rate": audio.SAMPLE_RATE, "resample": f"soxr-{audio.RESAMPLE_QUALITY}",
                   "sources": sources_, "songs": [s.name for s in train_songs], "shard": [k, n]}
         path = args.out / (f"sources-{k}of{n}.h5" if args.shard else sources.FILE_NAME)

@@ -7,6 +7,10 @@
               periodic Hann window, hop and Nyquist row as audio.istft); the reference is the true
               source's STFT through the same inverse, so both share the window edges. eps keeps
               vocal-free windows defined: there the loss asks for silence.
+    sdrmask   (two-source targets) the sdr loss plus the SDR of the estimates separation.py makes from
+              the two outputs: the mixture's STFT times the soft mask V / (V + A), and times A / (V + A).
+              The outputs are trained where they are used (the soft-mask chain, the Wiener filter's
+              start), the direct term keeps each output's scale, which separation.py's ratios rely on.
 
 For "sdr" the label carries, after the target's channels, the raw spectra the waveforms need:
 mixture (real, imaginary), then each source's (real, imaginary) (`spectra_channels`).
@@ -16,12 +20,12 @@ from __future__ import annotations
 import audio
 import normalize
 
-LOSSES = ("mae", "mse", "sdr")
+LOSSES = ("mae", "mse", "sdr", "sdrmask")
 SDR_EPS = 1e-3          # energy floor of the SDR terms (waveforms of ~0.1 amplitude sum to ~10^2)
 
 
 def needs_spectra(loss: str) -> bool:
-    return loss == "sdr"
+    return loss in ("sdr", "sdrmask")
 
 
 def spectra_channels(n_sources: int) -> int:
@@ -33,7 +37,12 @@ def get(loss: str, norm: str, scaler: str, n_sources: int):
     """The Keras loss for train.py's --loss."""
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose one of {LOSSES}")
-    return register()(norm=norm, scaler=scaler, n_sources=n_sources) if loss == "sdr" else loss
+    if loss == "sdrmask" and n_sources != 2:
+        raise ValueError("--loss sdrmask needs a two-source target (direct2 or masked2): "
+                         "the soft mask is V / (V + A)")
+    if not needs_spectra(loss):
+        return loss
+    return register()(norm=norm, scaler=scaler, n_sources=n_sources, masked=loss == "sdrmask")
 
 
 def waveforms(real, imag):
@@ -70,9 +79,9 @@ def register():
         """
 
         def __init__(self, norm: str = "time", scaler: str = "robust", n_sources: int = 1, name: str = "sdr",
-                     **kwargs):
+                     masked: bool = False, **kwargs):
             super().__init__(name=name, **kwargs)
-            self.norm, self.scaler, self.n_sources = norm, scaler, n_sources
+            self.norm, self.scaler, self.n_sources, self.masked = norm, scaler, n_sources, masked
 
         def call(self, y_true, y_pred):
             s = self.n_sources
@@ -81,15 +90,23 @@ def register():
             stats = normalize.fit(mix_mag, self.norm, self.scaler)
             est_mag = tf.nn.relu(normalize.inverse(y_pred, stats))
             safe = tf.maximum(mix_mag, 1e-12)
-            est = waveforms(est_mag * mix_re / safe, est_mag * mix_im / safe)
             ref = waveforms(y_true[..., s + 2::2], y_true[..., s + 3::2])
-            signal = tf.reduce_sum(ref ** 2, axis=-1)
-            error = tf.reduce_sum((ref - est) ** 2, axis=-1)
-            sdr = 10.0 * (tf.math.log(signal + SDR_EPS) - tf.math.log(error + SDR_EPS)) / tf.math.log(10.0)
+            sdr = _sdr(ref, waveforms(est_mag * mix_re / safe, est_mag * mix_im / safe))
+            if self.masked:
+                # separation.soft_mask of the two outputs, as the chain applies it to the mixture
+                mask = est_mag / tf.maximum(tf.reduce_sum(est_mag, axis=-1, keepdims=True), 1e-12)
+                sdr = (sdr + _sdr(ref, waveforms(mask * mix_re, mask * mix_im))) / 2
             return -tf.reduce_mean(sdr, axis=-1)
 
         def get_config(self):
-            return {**super().get_config(), "norm": self.norm, "scaler": self.scaler, "n_sources": self.n_sources}
+            return {**super().get_config(), "norm": self.norm, "scaler": self.scaler, "n_sources": self.n_sources,
+                    "masked": self.masked}
+
+    def _sdr(ref, est):
+        """(batch, sources) SDR in dB of (batch, sources, samples) waveforms."""
+        signal = tf.reduce_sum(ref ** 2, axis=-1)
+        error = tf.reduce_sum((ref - est) ** 2, axis=-1)
+        return 10.0 * (tf.math.log(signal + SDR_EPS) - tf.math.log(error + SDR_EPS)) / tf.math.log(10.0)
 
     _SDR_CLASS = WaveformSDR
     return _SDR_CLASS

@@ -130,6 +130,31 @@ def test_remix_songs(tiny_musdb, tmp_path):
     assert [s.name for s in again] == remixes
 
 
+def test_speed_copies_are_coherent_and_resampled(tiny_musdb, tmp_path):
+    data_prep.main(["--musdb-root", str(tiny_musdb), "--out", str(tmp_path), "--jobs", "2",
+                    "--splits", "train", "--speed", "0.8", "1.25"])
+    store = WindowStore([tmp_path / "train.h5"])
+    names = list(store.songs["name"])
+    originals = [i for i, s in enumerate(store.songs["source"]) if s == "musdb"]
+    assert originals and len(names) == 3 * len(originals)
+    for i in originals:
+        for factor in (0.8, 1.25):
+            copy = names.index(f"{names[i]} (speed {factor:g})")
+            assert store.songs["source"][copy] == "speed"
+            # length / factor, within soxr's rounding
+            assert abs(store.songs["length"][copy] - store.songs["length"][i] / factor) <= 2
+            # every stem through the same resampling: the copy's mixture is its stems' sum as
+            # nearly as the original's (a stored mixture stream differs from the sum a little)
+            mix, vocal, acc = (store.read_wave(k, copy) for k in ("mix_wave", "vocal_wave", "accomp_wave"))
+            orig_mix, orig_vocal, orig_acc = (store.read_wave(k, i) for k in ("mix_wave", "vocal_wave", "accomp_wave"))
+            assert np.abs(mix - vocal - acc).max() <= 1.5 * np.abs(orig_mix - orig_vocal - orig_acc).max() + 1e-6
+            # the same vocal, resampled: as loud as the original's
+            assert np.sqrt(np.mean(vocal ** 2)) == pytest.approx(np.sqrt(np.mean(orig_vocal ** 2)), rel=0.05)
+    with pytest.raises(SystemExit, match="0.5..2"):
+        data_prep.main(["--musdb-root", str(tiny_musdb), "--out", str(tmp_path / "bad"), "--splits", "train",
+                        "--speed", "3"])
+
+
 # ---------------------------------------------------------------- bad inputs
 def _one_song(root, name, stems, sr):
     folder = root / "train" / name

@@ -167,7 +167,7 @@ def test_two_source_run_trains_separates_and_sums_to_the_input(two_source_run, r
         np.testing.assert_allclose(stems["vocals"] + stems["accompaniment"], song, atol=1e-5)
 
 
-@pytest.mark.parametrize("target,loss", [("direct2", "mse"), ("masked2", "sdr")])
+@pytest.mark.parametrize("target,loss", [("direct2", "mse"), ("masked2", "sdr"), ("direct2", "sdrmask")])
 def test_two_source_targets_and_sdr_loss_train_on_fixed_windows(tiny_cache, tmp_path, target, loss):
     """The accompaniment and the spectra of fixed windows are derived per song (pipeline.WindowReader)."""
     import train
@@ -247,6 +247,29 @@ def test_sdr_loss_is_minus_the_waveform_sdr(rng):
     assert float(np.max(loss.call(y_true, perfect))) < -40           # a perfect estimate: SDR > 40 dB
     mixture = normalize.transform(np.abs(mix)[..., None], stats).numpy()
     np.testing.assert_allclose(loss.call(y_true, mixture), 0.0, atol=0.05)   # twice the vocals: error = signal
+
+
+def test_sdrmask_loss_adds_the_soft_masked_estimates(rng):
+    import losses
+    import normalize
+    wave = (0.1 * rng.standard_normal((2, audio.EXCERPT_SAMPLES))).astype(np.float32)
+    spec = audio.excerpt_stft(wave).transpose(0, 2, 1)               # vocals = accompaniment = half the mix
+    mix = spec * 2
+    label_spectra = np.stack([mix.real, mix.imag, spec.real, spec.imag, spec.real, spec.imag], axis=-1)
+    stats = normalize.fit(np.abs(mix)[..., None], "time", "robust")
+    half = normalize.transform(np.abs(spec)[..., None], stats).numpy()
+    perfect = np.concatenate([half, half], axis=-1)
+    y_true = np.concatenate([perfect, label_spectra.astype(np.float32)], axis=-1)
+    plain, masked = losses.get("sdr", "time", "robust", 2), losses.get("sdrmask", "time", "robust", 2)
+    assert float(np.max(masked.call(y_true, perfect))) < -40
+    # both outputs twice too loud: the direct estimates are as far off as the truth is loud (SDR 0),
+    # the mask V / (V + A) is still exact, so only the sdrmask loss counts half of it as perfect
+    double = normalize.transform(2 * np.abs(spec)[..., None], stats).numpy()
+    double = np.concatenate([double, double], axis=-1)
+    np.testing.assert_allclose(plain.call(y_true, double), 0.0, atol=0.05)
+    assert float(np.max(masked.call(y_true, double))) < -20
+    with pytest.raises(ValueError, match="two-source"):
+        losses.get("sdrmask", "time", "robust", 1)
 
 
 def test_two_source_export_matches_keras(two_source_run):
