@@ -57,6 +57,10 @@ def train_command(args: dict) -> str:
     return "python train.py " + " ".join(parts)
 
 
+# songs data_prep.py makes from others: how a row names them
+DERIVED_SONGS = {"remix": "offline remixes (data_prep.py --remix)", "speed": "speed copies (data_prep.py --speed)"}
+
+
 def train_sources(config: dict) -> dict[str, int]:
     """Training songs per source (musdb, mir1k, remix, ...): recorded by train.py, or read from the
     run's caches for runs made before it recorded them ({} when those are gone)."""
@@ -79,9 +83,10 @@ def describe(config: dict, run_dir: Path | None = None) -> dict:
         training = f"online remix, stems of {remix['songs']} songs ({remix['minutes']:.0f} min)"
     else:
         training = f"fixed windows, {data['train_songs']} songs ({data['train_windows']} windows), splice/blackout"
-        remixes = train_sources(config).get("remix")
-        if remixes:
-            training += f", {remixes} of them offline remixes (data_prep.py --remix)"
+        derived = train_sources(config)
+        for source, what in DERIVED_SONGS.items():
+            if derived.get(source):
+                training += f", {derived[source]} of them {what}"
         if args.get("source_weight"):
             training += ", " + ", ".join(f"{name} x{copies}" for name, copies in args["source_weight"])
     if config.get("init_from"):

@@ -75,6 +75,8 @@ def test_ablation_rows_say_how_many_training_songs_are_remixes(tiny_run):
     assert "remixes" not in ablation.describe(config)["training"]
     config["data"]["train_sources"] = {"musdb": 2, "remix": 5}
     assert ablation.describe(config)["training"].endswith(", 5 of them offline remixes (data_prep.py --remix)")
+    config["data"]["train_sources"] = {"musdb": 2, "speed": 8}
+    assert ablation.describe(config)["training"].endswith(", 8 of them speed copies (data_prep.py --speed)")
     del config["data"]["train_sources"]                  # a run made before train.py recorded them:
     assert ablation.train_sources(config) == {"musdb": config["data"]["train_songs"]}   # read from its caches
 
