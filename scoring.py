@@ -217,6 +217,12 @@ def aggregate_museval(songs: list[dict]) -> dict:
     return out
 
 
+def song_values(scores: dict, source: str = "vocals", metric: str = "SDR") -> dict[str, float]:
+    """{song name: its median over frames} of one museval metric, for paired comparisons between
+    systems on the same songs (bench/paired.py); songs where the metric is undefined are left out."""
+    return {s["name"]: float(s[source][metric]) for s in scores["songs"] if s[source].get(metric) is not None}
+
+
 def headline(scores: dict) -> dict:
     """SDR/SIR/SAR for the tables: vocals medians (museval) or segment means (paper)."""
     a = scores["aggregate"]

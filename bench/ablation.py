@@ -27,7 +27,8 @@ import targets  # noqa: E402
 
 TWO_SOURCE_TARGETS = [t for t in targets.TARGETS if len(targets.sources(t)) == 2]
 SETS = {"valid": "data/musdb18-7/valid.h5", "test": "data/musdb18-7/test.h5",
-        "mir1k": "data/mir1k/test.h5"}         # issue 16's MIR-1K target (the abjones/amy-trained split)
+        "mir1k": "data/mir1k/test.h5",         # issue 16's MIR-1K target (the abjones/amy-trained split)
+        "mir1k-valid": "data/mir1k/valid.h5"}  # 16 held-out MIR-1K clips: a second validation set (bench/paired.py)
 
 
 COMMAND_ARGS = ("arch", "data", "online_remix", "remix_coherent", "remix_gain", "remix_stem_dropout", "target", "norm",
@@ -135,13 +136,15 @@ def write_table(results: dict, path: Path) -> None:
              "museval on mono 11025 Hz (evaluate.py), median over songs, dB. **valid** = the 14 MUSDB18-7 "
              "validation songs (every choice is made on these), test = the 25 MUSDB18-7 test songs (reported, "
              "never chosen on), MIR-1K test = the MIR-1K clips of data/mir1k's test split (`--sets mir1k`, "
-             "vocals SDR; reported, never chosen on; '-' where not scored). Equal training budgets unless the "
+             "vocals SDR; reported, never chosen on; '-' where not scored), MIR-1K valid = the 16 held-out clips "
+             "of data/mir1k's validation split (`--sets mir1k-valid`, a second validation set since session 13; "
+             "bench/paired.py compares runs on them song by song). Equal training budgets unless the "
              "row says otherwise. "
              "Made by `python bench/ablation.py` (commands below the table).", "",
              "| run | training data | target | loss | post-filter | examples | valid SDR | valid SIR | test SDR | test SIR "
-             "| test acc. SDR | MIR-1K test SDR |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| test acc. SDR | MIR-1K test SDR | MIR-1K valid SDR |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        v, t, m = (r["scores"].get(name, {}) for name in ("valid", "test", "mir1k"))
+        v, t, m, mv = (r["scores"].get(name, {}) for name in ("valid", "test", "mir1k", "mir1k-valid"))
         post = f"Wiener, {r['wiener']} it." if r["wiener"] else \
             ("soft masks" if r["target"] in TWO_SOURCE_TARGETS else "none (the paper's chain)")
         loss = r.get("loss") or (re.search(r"--loss (\w+)", r["command"]) or [None, "mse"])[1]
@@ -150,7 +153,7 @@ def write_table(results: dict, path: Path) -> None:
 
         lines.append(f"| {r['run']} | {r['training']} | {r['target']} | {loss} | {post} | {r['examples']} | "
                      f"**{cell(v, 'SDR')}** | {cell(v, 'SIR')} | {cell(t, 'SDR')} | {cell(t, 'SIR')} | "
-                     f"{cell(t, 'acc_SDR')} | {cell(m, 'SDR')} |")
+                     f"{cell(t, 'acc_SDR')} | {cell(m, 'SDR')} | {cell(mv, 'SDR')} |")
     lines += ["", "Commands:", ""]
     seen = set()
     for r in rows:
@@ -189,7 +192,8 @@ def main() -> None:
                 scores = score_run(run_dir, SETS[name], wiener, args.jobs)
                 h = scoring.headline(scores)
                 acc = scores["aggregate"].get("accompaniment_SDR_median")
-                entry["scores"][name] = {"SDR": h["SDR"], "SIR": h["SIR"], "SAR": h["SAR"], "acc_SDR": acc}
+                entry["scores"][name] = {"SDR": h["SDR"], "SIR": h["SIR"], "SAR": h["SAR"], "acc_SDR": acc,
+                                         "songs_SDR": scoring.song_values(scores)}     # for bench/paired.py
                 print(f"ablation: {run_dir.name} wiener {wiener} {name}: SDR {h['SDR']:.2f} SIR {h['SIR']:.2f} "
                       f"acc SDR {acc:.2f} ({time.time() - started:.0f} s)", flush=True)
                 runs.write_json(json_path, results)

@@ -157,12 +157,23 @@ def load_estimate(path: Path, length: int):
     return np.pad(mono, (0, max(0, length - len(mono))))[:length]
 
 
+PER_SONG = (("vocals", "SDR"), ("vocals", "SIR"), ("accompaniment", "SDR"))
+
+
 def score_system(store, folder: Path, jobs: int) -> dict:
+    """museval scores of the vocals written under folder: the aggregate and, for bench/paired.py, per song."""
     import scoring
     import numpy as np
     waves = [load_estimate(folder / Path(p).stem / "vocals.wav", int(n))
              for p, n in zip(store.songs["path"], store.songs["length"])]
-    return scoring.score(store, np.zeros((0,)), waves, "museval", jobs, folder.name)["aggregate"]
+    return scoring.score(store, np.zeros((0,)), waves, "museval", jobs, folder.name)
+
+
+def row_scores(scores: dict) -> dict:
+    """A table row's scores: the aggregate, and the per-song values bench/paired.py compares."""
+    import scoring
+    return {"scores": scores["aggregate"],
+            "songs": {f"{source}_{metric}": scoring.song_values(scores, source, metric) for source, metric in PER_SONG}}
 
 
 SYSTEM_LABEL = {"ours": "ours, soft masks (separate.py --wiener-iterations 0{ch})",
@@ -240,13 +251,13 @@ def main() -> None:
             print(f"compare: separating {len(songs)} songs with {key} ...", flush=True)
             subprocess.run(cmd, check=True, cwd=ROOT)
             seconds = json.loads((folder / "seconds.json").read_text())
-            rows[key] = {"scores": score_system(store, folder, args.jobs), "seconds": sum(seconds["songs"]),
+            rows[key] = {**row_scores(score_system(store, folder, args.jobs)), "seconds": sum(seconds["songs"]),
                          "realtime_factor": audio_seconds / sum(seconds["songs"]), "channels": mode}
             if seconds["long"]:
                 rows[key].update(long_seconds=seconds["long"][0], long_realtime_factor=long_audio_seconds / seconds["long"][0])
     baselines = scoring.evaluate_baselines(store, ["museval"], args.jobs, ROOT / "results" / "baselines")
     for kind in scoring.BASELINES:
-        rows[kind] = {"scores": baselines[(kind, "museval")]["aggregate"]}
+        rows[kind] = row_scores(baselines[(kind, "museval")])
 
     metrics = [(src, m) for src in ("vocals", "accompaniment") for m in ("SDR", "SIR", "SAR")]
     head = "| system | " + " | ".join(f"{s[:5]}. {m}" for s, m in metrics) + " | vocals SI-SDR | speed (x real time) |" + \
