@@ -16,7 +16,11 @@ replacement (the same songs for A and B) and reports the 5th-95th percentiles of
 median(B) and of the mean per-song difference; the verdict follows the latter (an interval that
 contains 0: the songs cannot tell the two apart). Several pairs (A1 B1 A2 B2 ...: the MUSDB18
 and the MIR-1K validation songs, say) are reported each and pooled: the pooled figures are
-per-song differences only, since medians of songs of different sets mean little.
+per-song differences only, since medians of songs of different sets mean little. The first pair
+is the primary set (the product's own kind of songs): the final verdict is the pool's, unless the
+primary set's mean difference points the other way, in which case it is "no clear difference"
+(a gain on the second set alone does not carry it). This is the rule separate.py's models are
+chosen by since session 13 (README, Quality ablation).
 """
 from __future__ import annotations
 
@@ -88,6 +92,13 @@ def paired_difference(a: dict[str, float], b: dict[str, float], n_boot: int = BO
             "verdict": "A better" if low > 0 else "B better" if high < 0 else "no clear difference"}
 
 
+def combined_verdict(pooled: dict, primary: dict) -> str:
+    """The pool's verdict, unless the primary (first) set's mean difference points the other way."""
+    against = (pooled["verdict"] == "A better" and primary["mean_difference"] < 0) or \
+        (pooled["verdict"] == "B better" and primary["mean_difference"] > 0)
+    return "no clear difference (the pool and the first set disagree)" if against else pooled["verdict"]
+
+
 def report(r: dict, metric: str, pooled: bool = False) -> None:
     """Print one comparison's figures (pooled: the per-song differences only)."""
     for side, missing in (("A", r["only_a"]), ("B", r["only_b"])):
@@ -113,7 +124,7 @@ def main() -> None:
     args = p.parse_args()
     if len(args.systems) % 2:
         p.error("systems come in pairs: A B [A2 B2 ...]")
-    pooled_a, pooled_b = {}, {}
+    pooled_a, pooled_b, primary = {}, {}, None
     for k in range(0, len(args.systems), 2):
         (label_a, a), (label_b, b) = (load_songs(spec, args.metric) for spec in args.systems[k:k + 2])
         try:
@@ -122,13 +133,16 @@ def main() -> None:
             raise SystemExit(f"paired: {exc}")
         print(f"A = {label_a}\nB = {label_b}")
         report(r, args.metric)
+        primary = primary or r
         pooled_a.update({f"{k}:{song}": v for song, v in a.items()})
         pooled_b.update({f"{k}:{song}": v for song, v in b.items()})
+    verdict = r["verdict"]
     if len(args.systems) > 2:
         r = paired_difference(pooled_a, pooled_b, args.bootstrap)
         print(f"pooled over {len(args.systems) // 2} pairs:")
         report(r, args.metric, pooled=True)
-    print(f"paired: {r['verdict']}")
+        verdict = combined_verdict(r, primary)
+    print(f"paired: {verdict}")
 
 
 if __name__ == "__main__":

@@ -86,3 +86,13 @@ def test_per_song_values_leave_out_unscored_songs():
                         {"name": "b", "vocals": {"SDR": -1.5, "SIR": 2.0}, "accompaniment": {"SDR": 7.0}}]}
     assert scoring.song_values(scores) == {"a": 5.0, "b": -1.5}
     assert scoring.song_values(scores, "accompaniment", "SDR") == {"a": 9.0, "b": 7.0}
+
+
+def test_a_gain_on_the_second_set_alone_does_not_carry_the_pooled_verdict():
+    pooled_better = {"verdict": "A better", "mean_difference": 0.14}
+    assert paired.combined_verdict(pooled_better, {"mean_difference": -0.04}).startswith("no clear difference")
+    assert paired.combined_verdict(pooled_better, {"mean_difference": 0.3}) == "A better"
+    assert paired.combined_verdict({"verdict": "B better", "mean_difference": -0.2},
+                                   {"mean_difference": 0.1}).startswith("no clear difference")
+    assert paired.combined_verdict({"verdict": "no clear difference", "mean_difference": 0.0},
+                                   {"mean_difference": -1.0}) == "no clear difference"
