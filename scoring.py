@@ -217,10 +217,19 @@ def aggregate_museval(songs: list[dict]) -> dict:
     return out
 
 
+PER_SONG_METRICS = ("vocals_SDR", "vocals_SIR", "accompaniment_SDR")   # what benchmarks record per song
+
+
 def song_values(scores: dict, source: str = "vocals", metric: str = "SDR") -> dict[str, float]:
     """{song name: its median over frames} of one museval metric, for paired comparisons between
     systems on the same songs (bench/paired.py); songs where the metric is undefined are left out."""
     return {s["name"]: float(s[source][metric]) for s in scores["songs"] if s[source].get(metric) is not None}
+
+
+def per_song(scores: dict) -> dict[str, dict[str, float]]:
+    """{"vocals_SDR": {song: value}, ...} for PER_SONG_METRICS: what bench/compare.py and
+    bench/ablation.py store beside their medians, for bench/paired.py."""
+    return {name: song_values(scores, *name.split("_", 1)) for name in PER_SONG_METRICS}
 
 
 def headline(scores: dict) -> dict:

@@ -193,7 +193,7 @@ def main() -> None:
                 h = scoring.headline(scores)
                 acc = scores["aggregate"].get("accompaniment_SDR_median")
                 entry["scores"][name] = {"SDR": h["SDR"], "SIR": h["SIR"], "SAR": h["SAR"], "acc_SDR": acc,
-                                         "songs_SDR": scoring.song_values(scores)}     # for bench/paired.py
+                                         "songs": scoring.per_song(scores)}     # for bench/paired.py
                 print(f"ablation: {run_dir.name} wiener {wiener} {name}: SDR {h['SDR']:.2f} SIR {h['SIR']:.2f} "
                       f"acc SDR {acc:.2f} ({time.time() - started:.0f} s)", flush=True)
                 runs.write_json(json_path, results)

@@ -157,9 +157,6 @@ def load_estimate(path: Path, length: int):
     return np.pad(mono, (0, max(0, length - len(mono))))[:length]
 
 
-PER_SONG = (("vocals", "SDR"), ("vocals", "SIR"), ("accompaniment", "SDR"))
-
-
 def score_system(store, folder: Path, jobs: int) -> dict:
     """museval scores of the vocals written under folder: the aggregate and, for bench/paired.py, per song."""
     import scoring
@@ -172,8 +169,7 @@ def score_system(store, folder: Path, jobs: int) -> dict:
 def row_scores(scores: dict) -> dict:
     """A table row's scores: the aggregate, and the per-song values bench/paired.py compares."""
     import scoring
-    return {"scores": scores["aggregate"],
-            "songs": {f"{source}_{metric}": scoring.song_values(scores, source, metric) for source, metric in PER_SONG}}
+    return {"scores": scores["aggregate"], "songs": scoring.per_song(scores)}
 
 
 SYSTEM_LABEL = {"ours": "ours, soft masks (separate.py --wiener-iterations 0{ch})",

@@ -31,6 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from scoring import PER_SONG_METRICS  # noqa: E402
+
 BOOTSTRAP = 10000
 
 
@@ -45,19 +48,18 @@ def load_songs(spec: str, metric: str) -> tuple[str, dict[str, float]]:
         row = rest or next(iter(data["rows"]))
         if row not in data["rows"]:
             raise SystemExit(f"paired: {path} has no row {row!r}; its rows: {', '.join(data['rows'])}")
-        songs = data["rows"][row].get("songs", {}).get(metric)
+        scored = data["rows"][row]
         label = f"{data.get('run', path)} {row} ({data.get('split', '?')})"
     else:                                                     # bench/ablation.py
         key, _, song_set = rest.partition("#")
         song_set = song_set or "valid"
         if key not in data:
             raise SystemExit(f"paired: {path} has no entry {key!r} (keys look like RUN|wiener0)")
-        if metric != "vocals_SDR":
-            raise SystemExit(f"paired: {path} holds per-song vocals_SDR only, not {metric}")
-        songs = data[key]["scores"].get(song_set, {}).get("songs_SDR")
+        scored = data[key]["scores"].get(song_set, {})
         label = f"{key} ({song_set})"
+    songs = scored.get("songs", {}).get(metric)
     if not songs:
-        raise SystemExit(f"paired: {spec}: no per-song {metric} recorded (scored before session 13?); "
+        raise SystemExit(f"paired: {spec}: no per-song {metric} recorded (scored before the script recorded it); "
                          "score it again with bench/compare.py or bench/ablation.py")
     return label, songs
 
@@ -118,8 +120,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("systems", nargs="+", metavar="A B",
                    help="pairs of systems, A then B: FILE.json#ROW (compare) or FILE.json#RUN|wienerN#SET (ablation)")
-    p.add_argument("--metric", default="vocals_SDR", choices=["vocals_SDR", "vocals_SIR", "accompaniment_SDR"],
-                   help="per-song value compared (ablation JSONs hold vocals_SDR only)")
+    p.add_argument("--metric", default="vocals_SDR", choices=PER_SONG_METRICS, help="per-song value compared")
     p.add_argument("--bootstrap", type=int, default=BOOTSTRAP, help="bootstrap resamples of the songs")
     args = p.parse_args()
     if len(args.systems) % 2:

@@ -59,7 +59,7 @@ def test_the_cli_reads_compare_and_ablation_files(tmp_path):
     compare = {"run": "pretrained", "split": "valid", "rows": {
         "ours": {"songs": {"vocals_SDR": scores(base)}},
         "ours-wiener": {"songs": {"vocals_SDR": scores(base + 1 + rng.normal(0, 0.05, len(SONGS)))}}}}
-    ablation = {"run-a|wiener0": {"scores": {"valid": {"SDR": 6.0, "songs_SDR": scores(base)}}},
+    ablation = {"run-a|wiener0": {"scores": {"valid": {"SDR": 6.0, "songs": {"vocals_SDR": scores(base)}}}},
                 "old|wiener0": {"scores": {"valid": {"SDR": 6.0}}}}
     (tmp_path / "c.json").write_text(json.dumps(compare))
     (tmp_path / "a.json").write_text(json.dumps(ablation))
@@ -86,6 +86,8 @@ def test_per_song_values_leave_out_unscored_songs():
                         {"name": "b", "vocals": {"SDR": -1.5, "SIR": 2.0}, "accompaniment": {"SDR": 7.0}}]}
     assert scoring.song_values(scores) == {"a": 5.0, "b": -1.5}
     assert scoring.song_values(scores, "accompaniment", "SDR") == {"a": 9.0, "b": 7.0}
+    assert scoring.per_song(scores) == {"vocals_SDR": {"a": 5.0, "b": -1.5}, "vocals_SIR": {"a": 1.0, "b": 2.0},
+                                        "accompaniment_SDR": {"a": 9.0, "b": 7.0}}
 
 
 def test_a_gain_on_the_second_set_alone_does_not_carry_the_pooled_verdict():
