@@ -6,6 +6,7 @@ the training pipeline reads the windows a recipe names and applies it on the fly
 
     splice:   last 64 frames of window i + first 64 frames of window i+1 (same song by default)
     blackout: 64 consecutive frames zeroed in mixture and vocal, start drawn from 0..64
+    vocal gain (--vocal-gain-db, off by default): the vocals scaled, the mixture remade around them
 
     python augment.py --data data/prepared            # composition of an epoch, and a figure
 """
@@ -26,6 +27,7 @@ ORIGINAL, SPLICE, BLACKOUT = 0, 1, 2
 KIND_NAMES = ("original", "splice", "blackout")
 PAPER_MIX = (40.0, 40.0, 20.0)     # original / splice / blackout shares of the paper's training set
 MIX_PRESETS = {"paper": PAPER_MIX, "released": "released"}
+VOCAL_GAIN_STREAM = 7             # keeps the gains' random stream apart from the recipes' (seed, epoch)
 RECIPE_DTYPE = np.dtype([("kind", np.int8), ("first", np.int64), ("second", np.int64), ("start", np.int16)])
 
 
@@ -195,6 +197,33 @@ def make_batch(store, recipes: np.ndarray, names=("mix_mag", "vocal_mag"), read=
                  for k in range(len(names)))
 
 
+def vocal_gains(seed: int, batch: int, size: int, max_db: float) -> np.ndarray:
+    """Linear vocal gains of a batch, uniform in dB over [-max_db, max_db], deterministic in (seed, batch)."""
+    if max_db <= 0:
+        return np.ones(size, dtype=np.float32)
+    rng = np.random.default_rng([seed, batch, VOCAL_GAIN_STREAM])
+    return (10.0 ** (rng.uniform(-max_db, max_db, size) / 20.0)).astype(np.float32)
+
+
+def apply_vocal_gain(arrays: dict[str, np.ndarray], gains: np.ndarray) -> dict[str, np.ndarray]:
+    """The same examples with each one's vocals scaled by its gain and the mixture remade around them.
+
+    The mixture becomes M + (g - 1) V (complex), not g V + A: at g = 1 it is the recorded mixture
+    (MUSDB18's is AAC-coded, so it differs slightly from the stems' sum). Needs "spectra" (the
+    mixture, vocals and accompaniment real/imaginary channels of pipeline.WindowReader); updates
+    "mix_mag", "vocal_mag" and "spectra", leaves "accomp_mag" as it is.
+    """
+    spectra = arrays["spectra"]
+    g = gains.reshape(-1, 1, 1)
+    mix = spectra[..., 0] + 1j * spectra[..., 1] + (g - 1) * (spectra[..., 2] + 1j * spectra[..., 3])
+    out = dict(arrays)
+    out["spectra"] = np.concatenate([np.stack([mix.real, mix.imag], axis=-1), spectra[..., 2:4] * g[..., None],
+                                     spectra[..., 4:]], axis=-1).astype(np.float32)
+    out["mix_mag"] = np.abs(mix)[..., None].astype(np.float32)
+    out["vocal_mag"] = (arrays["vocal_mag"] * g[..., None]).astype(np.float32)
+    return out
+
+
 def plot_examples(store, path: Path, seed: int = 0) -> Path:
     """Figure in the spirit of the paper's Figures 2 and 3: a splice and a blackout."""
     import matplotlib
@@ -235,6 +264,9 @@ def add_augment_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--source-weight", type=parse_source_weight, action="append", default=[], metavar="SOURCE=COPIES",
                    help="oversample a source of the training caches: each of its windows gets COPIES sets of "
                         "recipes per epoch (e.g. musdb=8; sources: musdb, mir1k, mir1k-extra); repeatable")
+    g.add_argument("--vocal-gain-db", type=float, default=0.0, metavar="DB",
+                   help="scale each training example's vocals by a gain drawn uniformly from -DB..+DB dB and "
+                        "remake its mixture around them (0 = off; fixed windows, not --online-remix)")
 
 
 def main(argv=None) -> None:

@@ -43,6 +43,7 @@ class PipelineConfig:
     loss: str = "mae"
     source_weights: dict | None = None      # {source: recipes per window}, augment.epoch_recipes
     teacher: object = None                  # distill.Teacher: blends the SDR loss's references (training only)
+    vocal_gain_db: float = 0.0              # augment.apply_vocal_gain range, +-dB (fixed windows only)
 
 
 def taught(cfg: PipelineConfig, mix_mag: np.ndarray, spectra: np.ndarray | None) -> np.ndarray | None:
@@ -97,6 +98,23 @@ class _EpochRecipes:
             return self.cache[epoch]
 
 
+def fixed_window_batch(store, cfg: PipelineConfig, recipes_of: _EpochRecipes, reader: WindowReader,
+                       steps_per_epoch: int, global_batch: int) -> dict[str, np.ndarray]:
+    """Training batch `global_batch` of a fixed-window store: the windows window_names(cfg) names,
+    each recipe's splice or blackout applied, then the vocal gain and the teacher, if any."""
+    names = window_names(cfg)
+    epoch, batch = divmod(int(global_batch), steps_per_epoch)
+    recipes = recipes_of(epoch)[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]
+    read_names = names + (("spectra",) if cfg.vocal_gain_db > 0 and "spectra" not in names else ())
+    arrays = dict(zip(read_names, augment.make_batch(store, recipes, read_names, reader.read)))
+    if cfg.vocal_gain_db > 0:
+        gains = augment.vocal_gains(cfg.seed, int(global_batch), len(recipes), cfg.vocal_gain_db)
+        arrays = augment.apply_vocal_gain(arrays, gains)
+    if "spectra" in names:
+        arrays["spectra"] = taught(cfg, arrays["mix_mag"], arrays["spectra"])
+    return {name: arrays[name] for name in names}
+
+
 def train_dataset(store, cfg: PipelineConfig, epochs: int, initial_epoch: int = 0,
                   steps_per_epoch: int | None = None):
     """Training dataset of epochs initial_epoch..epochs-1, each exactly steps_per_epoch batches.
@@ -118,12 +136,7 @@ def train_dataset(store, cfg: PipelineConfig, epochs: int, initial_epoch: int = 
     names, reader = window_names(cfg), WindowReader(store)
 
     def read_batch(global_batch):
-        epoch, batch = divmod(int(global_batch), steps)
-        recipes = recipes_of(epoch)[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]
-        arrays = dict(zip(names, augment.make_batch(store, recipes, names, reader.read)))
-        if "spectra" in arrays:
-            arrays["spectra"] = taught(cfg, arrays["mix_mag"], arrays["spectra"])
-        return tuple(arrays.values())
+        return tuple(fixed_window_batch(store, cfg, recipes_of, reader, steps, global_batch).values())
 
     def load(global_batch):
         arrays = tf.numpy_function(read_batch, [global_batch], (tf.float32,) * len(names))
@@ -268,7 +281,7 @@ def numpy_train_dataset(source, cfg: PipelineConfig, steps_per_epoch: int, initi
     import keras
     sampler = source if hasattr(source, "batch_with_spectra") else None
     recipes_of = None if sampler else _EpochRecipes(source, cfg, steps_per_epoch * cfg.batch_size)
-    names, reader = window_names(cfg), (None if sampler else WindowReader(source))
+    reader = None if sampler else WindowReader(source)
     spectra = losses.needs_spectra(cfg.loss)
 
     def read(global_batch: int) -> tuple:
@@ -277,11 +290,8 @@ def numpy_train_dataset(source, cfg: PipelineConfig, steps_per_epoch: int, initi
                 mix, vocal, accomp, spec = sampler.batch_with_spectra(global_batch, cfg.batch_size)
                 return mix, vocal, accomp, taught(cfg, mix, spec)
             return (*sampler.batch(global_batch, cfg.batch_size), None)
-        epoch, batch = divmod(global_batch, steps_per_epoch)
-        recipes = recipes_of(epoch)[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]
-        arrays = dict(zip(names, augment.make_batch(source, recipes, names, reader.read)))
-        return (arrays["mix_mag"], arrays["vocal_mag"], arrays.get("accomp_mag"),
-                taught(cfg, arrays["mix_mag"], arrays.get("spectra")))
+        arrays = fixed_window_batch(source, cfg, recipes_of, reader, steps_per_epoch, global_batch)
+        return arrays["mix_mag"], arrays["vocal_mag"], arrays.get("accomp_mag"), arrays.get("spectra")
 
     class Batches(keras.utils.PyDataset):
         def __init__(self):

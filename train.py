@@ -158,6 +158,9 @@ def train_one(args, strategy=None) -> dict:
     """Train one configuration; returns its config dict (with results)."""
     from cache import CacheError, WindowStore, resolve_caches
 
+    if args.vocal_gain_db < 0 or (args.vocal_gain_db and args.online_remix):
+        raise SystemExit(f"train: --vocal-gain-db wants a range >= 0 dB for the fixed windows (online remixing draws "
+                         f"its own gains: --remix-gain); got {args.vocal_gain_db} with --online-remix {args.online_remix}")
     run_dir = Path(args.run_dir) if args.run_dir else args.runs_root / runs.run_name(args)
     if runs.is_complete_run(run_dir) and not args.force:
         print(f"train: {run_dir} is complete; skipped (--force retrains it)")
@@ -198,7 +201,8 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
                                   batch_size=args.batch_size, seed=args.seed, augment=args.augment, mix=args.mix,
                                   splice_across_songs=args.splice_across_songs,
                                   drop_silent_vocals=args.drop_silent_vocals, loss=args.loss,
-                                  source_weights=dict(args.source_weight) or None)
+                                  source_weights=dict(args.source_weight) or None,
+                                  vocal_gain_db=args.vocal_gain_db)
     if args.teacher is not None:
         if not losses.needs_spectra(args.loss):
             raise SystemExit(f"train: --teacher blends the SDR loss's references; use it with --loss sdr, not {args.loss}")

@@ -33,7 +33,8 @@ SETS = {"valid": "data/musdb18-7/valid.h5", "test": "data/musdb18-7/test.h5",
 
 COMMAND_ARGS = ("arch", "data", "online_remix", "remix_coherent", "remix_gain", "remix_stem_dropout", "target", "norm",
                 "scaler", "loss", "base_filters", "batch_size", "epochs", "steps_per_epoch", "lr", "lr_schedule",
-                "clipnorm", "freeze_batchnorm", "source_weight", "init_from", "teacher", "teacher_weight", "precision")
+                "clipnorm", "freeze_batchnorm", "source_weight", "vocal_gain_db", "init_from", "teacher", "teacher_weight",
+                "precision")
 NO_TRAINING = {"bench/soup.py": "no training: the members' weights averaged",
                "bench/recalibrate_bn.py": "no training: one forward pass over the windows",
                "bench/ensemble.py": "no training: the members' outputs averaged"}
@@ -49,7 +50,7 @@ def train_command(args: dict) -> str:
         if key == "source_weight":            # repeatable SOURCE=COPIES pairs
             parts += [f"--source-weight {name}={copies}" for name, copies in value or []]
             continue
-        if key not in COMMAND_ARGS or value in (None, False) or (key == "clipnorm" and not value) or \
+        if key not in COMMAND_ARGS or value in (None, False) or (key in ("clipnorm", "vocal_gain_db") and not value) or \
                 (key in REMIX_ARGS and (not args.get("online_remix") or (key == "remix_coherent" and not value))) or \
                 (key == "teacher_weight" and not args.get("teacher")) or (key == "arch" and value == "paper"):
             continue
@@ -90,6 +91,8 @@ def describe(config: dict, run_dir: Path | None = None) -> dict:
                 training += f", {derived[source]} of them {what}"
         if args.get("source_weight"):
             training += ", " + ", ".join(f"{name} x{copies}" for name, copies in args["source_weight"])
+        if args.get("vocal_gain_db"):
+            training += f", vocal gain +-{args['vocal_gain_db']:g} dB"
     if config.get("init_from"):
         training += f"; fine-tuned from {config['init_from']['name']}"
     if config.get("teacher"):

@@ -106,3 +106,57 @@ def test_parse_source_weight():
     for bad in ("musdb", "musdb=0", "=3", "musdb=x"):
         with pytest.raises(argparse.ArgumentTypeError):
             augment.parse_source_weight(bad)
+
+
+def test_vocal_gains_are_seeded_and_in_range():
+    gains = augment.vocal_gains(seed=3, batch=7, size=500, max_db=6.0)
+    db = 20 * np.log10(gains)
+    assert db.min() >= -6.0 and db.max() <= 6.0 and db.std() > 2.0       # spread over the range, not constant
+    np.testing.assert_array_equal(gains, augment.vocal_gains(3, 7, 500, 6.0))
+    assert not np.array_equal(gains, augment.vocal_gains(3, 8, 500, 6.0))
+    np.testing.assert_array_equal(augment.vocal_gains(3, 7, 4, 0.0), np.ones(4))
+
+
+def test_apply_vocal_gain_remakes_the_mixture(rng):
+    """The mixture becomes M + (g - 1) V: with stems that sum to M, that is g V + A; g = 1 changes nothing."""
+    shape = (3, 512, 128)
+    vocal, accomp = (rng.normal(size=shape) + 1j * rng.normal(size=shape) for _ in range(2))
+    mix = vocal + accomp
+    spectra = np.stack([part for s in (mix, vocal, accomp) for part in (s.real, s.imag)], axis=-1).astype(np.float32)
+    arrays = {"mix_mag": np.abs(mix)[..., None].astype(np.float32), "vocal_mag": np.abs(vocal)[..., None].astype(np.float32),
+              "accomp_mag": np.abs(accomp)[..., None].astype(np.float32), "spectra": spectra}
+    gains = np.array([0.5, 1.0, 2.0], dtype=np.float32)
+    out = augment.apply_vocal_gain(arrays, gains)
+    g = gains[:, None, None]
+    new_mix = out["spectra"][..., 0] + 1j * out["spectra"][..., 1]
+    np.testing.assert_allclose(new_mix, g * vocal + accomp, atol=1e-5)
+    np.testing.assert_allclose(out["spectra"][..., 2] + 1j * out["spectra"][..., 3], g * vocal, atol=1e-5)
+    np.testing.assert_array_equal(out["spectra"][..., 4:], spectra[..., 4:])
+    np.testing.assert_allclose(out["mix_mag"][..., 0], np.abs(g * vocal + accomp), atol=1e-5)
+    np.testing.assert_allclose(out["vocal_mag"][..., 0], g * np.abs(vocal), rtol=1e-6)
+    np.testing.assert_array_equal(out["accomp_mag"], arrays["accomp_mag"])
+    for name in arrays:                                      # example 1 (g = 1) as it was
+        np.testing.assert_allclose(out[name][1], arrays[name][1], atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["sdrmask", "mse"])
+def test_training_batches_with_vocal_gain(tiny_cache, loss):
+    """Fixed-window batches with --vocal-gain-db: the originals' vocals scaled, the mixture remade,
+    the same batch for the same (seed, batch), the spectra read for the gain dropped when the loss has no use for them."""
+    import pipeline
+    store = WindowStore(resolve_caches([tiny_cache], "train"))
+    cfg = pipeline.PipelineConfig(norm="time", scaler="robust", target="direct2", batch_size=4, loss=loss, seed=1)
+    gained = pipeline.PipelineConfig(**{**cfg.__dict__, "vocal_gain_db": 6.0})
+
+    def batch(c, k=0):
+        return pipeline.fixed_window_batch(store, c, pipeline._EpochRecipes(store, c, 8), pipeline.WindowReader(store), 2, k)
+
+    plain, out = batch(cfg), batch(gained)
+    assert list(out) == list(plain) == list(pipeline.window_names(cfg))
+    gains = augment.vocal_gains(1, 0, 4, 6.0)
+    np.testing.assert_allclose(out["vocal_mag"], plain["vocal_mag"] * gains[:, None, None, None], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(out["accomp_mag"], plain["accomp_mag"])
+    assert not np.allclose(out["mix_mag"], plain["mix_mag"])
+    for name in out:
+        np.testing.assert_array_equal(out[name], batch(gained)[name])      # deterministic
+    assert not np.allclose(batch(gained, 1)["vocal_mag"], batch(cfg, 1)["vocal_mag"] * gains[:, None, None, None])

@@ -258,6 +258,17 @@ def test_time_limit_stops_after_the_epoch_that_reaches_it(tiny_cache, tmp_path, 
     assert config["results"]["stopped_by"] == "--time-limit 0.0001" and len(_history(tmp_path / "run")) == 1
     assert "--time-limit: stopping after epoch 1" in capsys.readouterr().out
 
+
+def test_vocal_gain_trains_and_is_recorded(tiny_cache, tmp_path):
+    config = _train(tiny_cache, tmp_path / "run", "--epochs", "1", "--vocal-gain-db", "6", "--target", "direct2",
+                    "--loss", "sdrmask", "--norm", "time", "--scaler", "robust")
+    assert config["status"] == "complete" and config["args"]["vocal_gain_db"] == 6.0
+    assert np.isfinite(config["results"]["best_val_loss"])
+    for bad in (["--vocal-gain-db", "-3"], ["--vocal-gain-db", "3", "--online-remix", str(tmp_path)]):
+        with pytest.raises(SystemExit, match="--vocal-gain-db"):
+            train.main(["--data", str(tiny_cache), "--run-dir", str(tmp_path / "bad"), *bad])
+
+
 @pytest.mark.slow
 def test_paper_command_shows_step_progress_eta_and_estimate(tiny_cache, tmp_path, capsys):
     """The user's command (paper model, 64 filters) on a CPU: per-step bar with examples/s and ETAs,
