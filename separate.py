@@ -26,7 +26,7 @@ import hardware
 import runs
 import scratch
 from separation import (BACKENDS, BANDS, CHANNEL_MODES, DEFAULT_CHANNELS, DEFAULT_TEMPLATE,
-                        DEFAULT_WIENER_ITERATIONS, EXTENSIONS, FORMATS, MAX_WIENER_ITERATIONS, Separator)
+                        DEFAULT_WIENER_ITERATIONS, EXTENSIONS, FORMATS, MAX_WIENER_ITERATIONS, SPEED_RANGE, Separator)
 
 
 def _number(kind, minimum: float, inclusive: bool):
@@ -40,6 +40,14 @@ def _number(kind, minimum: float, inclusive: bool):
             raise argparse.ArgumentTypeError(f"{text} must be {'at least' if inclusive else 'more than'} {minimum:g}")
         return value
     return parse
+
+
+def _speed(text: str) -> float:
+    """argparse type: a test-time speed within SPEED_RANGE."""
+    value = _number(float, 0, False)(text)
+    if not SPEED_RANGE[0] <= value <= SPEED_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"speed {text} is outside {SPEED_RANGE[0]}..{SPEED_RANGE[1]} (about +-4 semitones)")
+    return value
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -87,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(the paper's input, fastest); or both, each channel's estimate averaged with the mix's "
                         f"(slowest). Default: the model's own recorded choice (fast: mix; quality: each), else "
                         f"{DEFAULT_CHANNELS}")
+    p.add_argument("--speeds", type=_speed, nargs="+", default=None, metavar="S",
+                   help="test-time augmentation: the model also hears the song played S times as fast (like a tape: "
+                        "pitch and tempo), the estimates mapped back and averaged; must include 1, e.g. 1 0.944 1.059 "
+                        "(-1..+1 semitone: better vocals, 3x the model's time; README). Default: the model's own "
+                        "recorded choice (fast: 1; quality: 1 0.944 1.059)")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="what runs the model: onnx (onnxruntime) or tflite (LiteRT) run the run's export without "
                         "TensorFlow (python export.py RUN); keras needs TensorFlow; auto = the fastest available "
@@ -97,7 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.speeds and 1 not in args.speeds:
+        parser.error(f"--speeds must include 1 (the song as it is), e.g. 1 0.944 1.059; got {args.speeds}")
     scratch.handle_termination()
     try:
         separate_all(args)
@@ -118,7 +134,7 @@ def separate_all(args) -> None:
         run_dir = runs.shipped_model(args.model) if args.model else args.run or runs.default_run()
         separator = Separator.from_run(run_dir, args.band, args.mask_extension,
                                        args.chunk_windows, args.batch_size, args.backend, args.phase,
-                                       args.wiener_iterations, args.channels)
+                                       args.wiener_iterations, args.channels, args.speeds)
     except runs.RunError as exc:
         raise SystemExit(f"separate: {exc}")
     print(f"separate: model {separator.run_dir} ({separator.backend})", file=sys.stderr)

@@ -49,6 +49,7 @@ DEFAULT_WIENER_ITERATIONS = 1       # for two-source models, chosen on the valid
 # model records its own choice (default_channels).
 CHANNEL_MODES = ("each", "mix", "both")
 DEFAULT_CHANNELS = "each"
+SPEED_RANGE = (0.8, 1.25)             # test-time speeds: about -4..+4 semitones
 
 
 # ---------------------------------------------------------------- the model on windows
@@ -385,6 +386,32 @@ def song_source_mags(window_model, mix_mag: np.ndarray, shifts: int = 1) -> np.n
     return total / count[None, :, None]
 
 
+def played_at(wave_11k: np.ndarray, speed: float) -> np.ndarray:
+    """An 11025 Hz waveform played `speed` times as fast, like a tape (pitch and tempo together):
+    data_prep.py --speed's transformation, which the shipped models were trained with."""
+    return wave_11k if speed == 1 else audio.resample(wave_11k, round(audio.SAMPLE_RATE * speed), audio.SAMPLE_RATE)
+
+
+def unplayed_ratios(ratios: np.ndarray, speed: float, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ratios (2, bins, T_s) estimated on a song played `speed` times as fast, on the song's own grid
+    of n_frames: its bin k and frame t lie at bin k * speed and frame t / speed of the played version
+    (linear interpolation). Returns (2, bins, n_frames) ratios and the (bins, 1) weight of each bin:
+    0 for the bins a faster version pushed above the model's band."""
+    bins = np.arange(audio.N_BINS) * speed
+    inside = bins <= audio.N_BINS - 1
+    frames = np.minimum(np.arange(n_frames) / speed, ratios.shape[-1] - 1)
+    in_time = _lerp(ratios.reshape(-1, ratios.shape[-1]), frames, axis=1).reshape(2, audio.N_BINS, n_frames)
+    out = np.stack([_lerp(r, np.minimum(bins, audio.N_BINS - 1), axis=0) for r in in_time])
+    return out, inside.astype(np.float32)[:, None]
+
+
+def check_speeds(speeds) -> None:
+    """Test-time speeds must include 1 (the song as it is) and lie in SPEED_RANGE."""
+    if not speeds or 1 not in speeds or any(not SPEED_RANGE[0] <= s <= SPEED_RANGE[1] for s in speeds):
+        raise ValueError(f"speeds must include 1 and lie within {SPEED_RANGE[0]}..{SPEED_RANGE[1]} "
+                         f"(e.g. 1 0.944 1.059: -1..+1 semitone); got {list(speeds)}")
+
+
 def soft_mask(ratios: np.ndarray) -> np.ndarray:
     """The vocals' soft mask V / (V + A) from source_ratios (|X| cancels): (bins, T), 0 where both are 0.
     For a vocals-only model it is the model's own clipped mask."""
@@ -494,13 +521,17 @@ class SongSeparator:
         channels: for band "full", "each" input channel through the model on its own (a mask per
             channel), their "mix" (one mask for all), or "both" (each channel's ratios averaged with
             the mix's); band "paper" is mono in every mode.
+        speeds: test-time augmentation: the model also hears the song played at these speeds (like a
+            tape, played_at), and the ratios, mapped back (unplayed_ratios), are averaged; (1,) = off.
     """
 
     def __init__(self, separator, band: str = "full", chunk_windows: int = 20, overlap_windows: int = 1,
                  extension: str = "average", phase: str = "mixture", wiener_iterations: int = 0,
-                 channels: str = DEFAULT_CHANNELS):
+                 channels: str = DEFAULT_CHANNELS, speeds: tuple[float, ...] = (1.0,)):
         if channels not in CHANNEL_MODES:
             raise ValueError(f"channels must be one of {CHANNEL_MODES}, not {channels!r}")
+        check_speeds(speeds)
+        self.speeds = tuple(float(s) for s in speeds)
         self.separator, self.band, self.extension = separator, band, extension
         self.chunk_windows, self.overlap_windows, self.phase = chunk_windows, overlap_windows, phase
         self.wiener_iterations, self.channels = wiener_iterations, channels
@@ -512,10 +543,23 @@ class SongSeparator:
         The margin gives the window-aligned frames real signal on both sides: a frame half
         made of the block's zero padding would shift its window's min/max statistics.
         """
-        specs = [audio.stft(x)[:, margin_frames:] for x in waves_11k]
-        mags = [np.abs(spec) for spec in specs]
-        return np.stack([source_ratios(m, est) for m, est in zip(mags, songs_source_mags(self.separator, mags))],
-                        axis=-1), specs
+        specs = [audio.stft(x) for x in waves_11k]
+        mags = [np.abs(spec[:, margin_frames:]) for spec in specs]
+        others = [s for s in self.speeds if s != 1]
+        # every input at every speed in one pass through the model; the played versions keep their
+        # margin until they are mapped back onto the input's frames
+        played = [np.abs(audio.stft(played_at(x, s))) for s in others for x in waves_11k]
+        estimates = songs_source_mags(self.separator, mags + played)
+        ratios = [source_ratios(m, est) for m, est in zip(mags + played, estimates)]
+        if others:
+            total, weight = ratios[:len(mags)], np.ones((audio.N_BINS, 1), np.float32)
+            for k, speed in enumerate(others):
+                for i, spec in enumerate(specs):
+                    back, inside = unplayed_ratios(ratios[len(mags) * (k + 1) + i], speed, spec.shape[1])
+                    total[i] = total[i] + back[..., margin_frames:] * inside
+                weight = weight + inside
+            ratios = [r / weight for r in total]
+        return np.stack(ratios, axis=-1), [x[:, margin_frames:] for x in specs]
 
     def separate_chunk(self, chunk: np.ndarray, sr: int, margin: int = 0) -> np.ndarray:
         """Vocals of chunk[margin:len-margin] (samples, channels) at sr, or of its 11025 Hz mono
@@ -690,6 +734,12 @@ def default_wiener_iterations(config: dict | None) -> int:
     return DEFAULT_WIENER_ITERATIONS if len(targets.sources(target)) == 2 else 0
 
 
+def default_speeds(config: dict | None) -> tuple[float, ...]:
+    """Test-time speeds a model gets unless the user chooses: its measured choice ("separation" in its
+    config.json, set by bench/ship.py --speeds), else none (1)."""
+    return tuple((config or {}).get("separation", {}).get("speeds") or (1.0,))
+
+
 def default_channels(config: dict | None) -> str:
     """What the model hears of a stereo song unless the user chooses: the shipped model's own measured
     choice ("separation" in its config.json, set by bench/ship.py --channels), else DEFAULT_CHANNELS."""
@@ -710,11 +760,13 @@ class Separator:
             None = default_wiener_iterations of the model.
         channels: band "full": "each" channel through the model on its own, their "mix", or "both" (CHANNEL_MODES);
             None = default_channels of the model.
+        speeds: test-time speeds the model also hears the song at, estimates averaged (SongSeparator);
+            None = default_speeds of the model.
     """
 
     def __init__(self, window_model: WindowModel, band: str = "full", extension: str = "average",
                  chunk_windows: int = 20, phase: str = "mixture", wiener_iterations: int | None = None,
-                 channels: str | None = None):
+                 channels: str | None = None, speeds: tuple[float, ...] | None = None):
         import hardware
         hardware.reuse_freed_memory()       # every chunk reallocates the same large arrays
         self.window_model = window_model
@@ -723,21 +775,23 @@ class Separator:
             wiener_iterations = default_wiener_iterations(config)
         if channels is None:
             channels = default_channels(config)
+        if speeds is None:
+            speeds = default_speeds(config)
         self.song_separator = SongSeparator(window_model, band, chunk_windows, 1, extension, phase,
-                                            wiener_iterations, channels)
+                                            wiener_iterations, channels, speeds)
 
     @classmethod
     def from_run(cls, run_dir: str | Path | None = None, band: str = "full", extension: str = "average",
                  chunk_windows: int = 20, batch_size: int = 8, backend: str = "auto",
                  phase: str = "mixture", wiener_iterations: int | None = None,
-                 channels: str | None = None) -> "Separator":
+                 channels: str | None = None, speeds: tuple[float, ...] | None = None) -> "Separator":
         """Load a run (default: pretrained/, else the newest complete run) on a backend (BACKENDS)."""
         run_dir = run_dir or runs.default_run()
         if run_dir is None:
             raise runs.RunError("no trained model found (no pretrained/ and no complete run in results/runs); "
                                 "train one: python data_prep.py && python train.py --base-filters 16 --epochs 5")
         return cls(load_window_model(run_dir, backend, batch_size), band, extension, chunk_windows, phase,
-                   wiener_iterations, channels)
+                   wiener_iterations, channels, speeds)
 
     @property
     def backend(self) -> str:

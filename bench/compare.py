@@ -46,10 +46,12 @@ def timed(separate_song, songs: list[Path]) -> list[float]:
     return seconds
 
 
-def ours(out: Path, run_dir: str | None, band: str, wiener_iterations: int, channels: str):
+def ours(out: Path, run_dir: str | None, band: str, wiener_iterations: int, channels: str,
+         speeds: tuple[float, ...] | None = None):
     """separate.py's code (separation.Separator) as a function of one song: decode to written files."""
     from separation import Separator
-    separator = Separator.from_run(run_dir, band=band, wiener_iterations=wiener_iterations, channels=channels)
+    separator = Separator.from_run(run_dir, band=band, wiener_iterations=wiener_iterations, channels=channels,
+                                   speeds=speeds)
     return lambda song: separator.separate_to_file(song, out)
 
 
@@ -122,7 +124,7 @@ def worker(args) -> None:
     out = Path(args.worker_out)
     separate_song = spleeter(out) if args.worker == "spleeter" else \
         ours(out, args.run, "paper" if args.worker == "ours-paper-band" else "full",
-             args.wiener_iterations if args.worker == "ours-wiener" else 0, args.channels[0])
+             args.wiener_iterations if args.worker == "ours-wiener" else 0, args.channels[0], args.speeds)
     seconds = timed(separate_song, songs)
     # The long file (the songs concatenated) goes last, into its own folder: timed, not scored, after
     # its own untimed pass (its larger batches are new shapes to onnxruntime and PyTorch: a first
@@ -186,7 +188,7 @@ def describe_machine() -> str:
 
 
 def main() -> None:
-    from separation import CHANNEL_MODES, DEFAULT_CHANNELS, default_channels
+    from separation import CHANNEL_MODES, DEFAULT_CHANNELS, default_channels, default_speeds
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--test-data", default="data/musdb18-7", help="test cache made by data_prep.py (its songs' "
                                                                    "original files are separated)")
@@ -196,6 +198,8 @@ def main() -> None:
     p.add_argument("--channels", choices=CHANNEL_MODES, nargs="+", default=None,
                    help="separate.py --channels of our full-band rows, one set of rows per mode (each stereo channel "
                         "through the model, their mix, or both; default: the model's own)")
+    p.add_argument("--speeds", type=float, nargs="+", default=None, metavar="S",
+                   help="separate.py --speeds of our rows (test-time speeds; default: the model's own)")
     p.add_argument("--split", choices=["test", "valid"], default="test",
                    help="the cache's songs to separate: valid = the validation songs (choose on these)")
     p.add_argument("--no-long-file", action="store_true",
@@ -226,6 +230,7 @@ def main() -> None:
     audio_seconds = float(sum(store.songs["length"])) / 11025
     run_dir = args.run or str(runs.default_run())
     args.channels = args.channels or [default_channels(runs.read_config(run_dir))]
+    args.speeds = list(args.speeds or default_speeds(runs.read_config(run_dir)))
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "songs.json").write_text(json.dumps(songs))
@@ -242,7 +247,7 @@ def main() -> None:
             folder = Path(tmp) / key.replace("/", "-")
             cmd = [sys.executable, __file__, "--worker", system, "--songs-json", str(Path(tmp) / "songs.json"),
                    "--worker-out", str(folder), "--run", run_dir, "--wiener-iterations", str(args.wiener_iterations),
-                   "--channels", mode]
+                   "--channels", mode, "--speeds", *map(str, args.speeds)]
             cmd += ["--long-file", str(long_file)] if long_audio_seconds else []
             print(f"compare: separating {len(songs)} songs with {key} ...", flush=True)
             subprocess.run(cmd, check=True, cwd=ROOT)
@@ -271,7 +276,7 @@ def main() -> None:
     command = "python bench/compare.py " + " ".join(sys.argv[1:])
     text = "\n".join(lines)
     print(text)
-    speeds = []
+    speed_lines = []
     for ours in [key for key in rows if key.split("/")[0] in ("ours", "ours-wiener")]:
         if "spleeter" in rows:
             ratio = rows[ours]["realtime_factor"] / rows["spleeter"]["realtime_factor"]
@@ -281,14 +286,14 @@ def main() -> None:
                     f"{'faster' if ratio >= 1 else 'slower'} than Spleeter on these songs")
             if long_audio_seconds:
                 line += f" ({rows[ours]['long_realtime_factor'] / rows['spleeter']['long_realtime_factor']:.1f}x on the {long_audio_seconds:.0f} s file)"
-            speeds.append(line)
-    if speeds:
-        summary = "; ".join(speeds)
+            speed_lines.append(line)
+    if speed_lines:
+        summary = "; ".join(speed_lines)
         text += "\n\n" + summary[0].upper() + summary[1:] + "."
         print(text.splitlines()[-1])
     header = (f"# Ours vs Spleeter vs baselines ({time.strftime('%Y-%m-%d')})\n\n"
               f"{store.n_songs} {args.split} songs of {args.test_data} ({audio_seconds:.0f} s of audio); machine: {describe_machine()}; "
-              f"our model: `{run_dir}`.\nmuseval protocol of evaluate.py (mono 11025 Hz, median over 1 s frames, "
+              f"our model: `{run_dir}`, test-time speeds {' '.join(f'{x:g}' for x in args.speeds)}.\nmuseval protocol of evaluate.py (mono 11025 Hz, median over 1 s frames, "
               f"median over songs, dB); speed = audio seconds / seconds from decoding to written files, model "
               f"loaded and warmed up on one song first (untimed) for both; 'one file' = the same songs decoded and "
               f"concatenated into one 44.1 kHz stereo WAV, separated after the songs, once untimed, then timed (not scored).\n\nCommand: `{command}`\n\n")
@@ -297,6 +302,7 @@ def main() -> None:
     out.with_suffix(".md").write_text(header + text + "\n")
     out.with_suffix(".json").write_text(json.dumps({"command": command, "run": run_dir, "test_data": args.test_data,
                                                     "split": args.split, "channels": args.channels,
+                                                    "speeds": args.speeds,
                                                     "audio_seconds": audio_seconds,
                                                     "long_file_seconds": long_audio_seconds, "rows": rows}, indent=1))
     print(f"compare: wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")

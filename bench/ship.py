@@ -3,7 +3,7 @@
     python bench/ship.py results/runs-select/RUN --to pretrained/quality
     python export.py pretrained/quality                    # its ONNX graph, for the TensorFlow-free path
 
-What is copied: config.json (with --wiener-iterations and --channels, the model's own defaults for
+What is copied: config.json (with --wiener-iterations, --channels and --speeds, the model's own defaults for
 separation, chosen on the validation songs), history.csv and training_curves.png where the run has them, and
 best.weights.h5 with the model's weights only (train.py's checkpoint also holds Adam's two moments,
 3x the size; an ensemble's members keep their own). Each file is written beside its destination and
@@ -27,16 +27,18 @@ sys.path.insert(0, str(ROOT))
 import runs  # noqa: E402
 
 
-def separation_defaults(config: dict, wiener_iterations: int | None, channels: str | None) -> dict:
+def separation_defaults(config: dict, wiener_iterations: int | None, channels: str | None,
+                        speeds: list[float] | None = None) -> dict:
     """config with the given separation defaults recorded (None: the setting is left as it is)."""
-    chosen = {"wiener_iterations": wiener_iterations, "channels": channels}
+    chosen = {"wiener_iterations": wiener_iterations, "channels": channels, "speeds": speeds}
     recorded = {**config.get("separation", {}), **{k: v for k, v in chosen.items() if v is not None}}
     if recorded:
         config["separation"] = recorded
     return config
 
 
-def ship(run_dir: Path, to: Path, wiener_iterations: int | None = None, channels: str | None = None) -> list[str]:
+def ship(run_dir: Path, to: Path, wiener_iterations: int | None = None, channels: str | None = None,
+         speeds: list[float] | None = None) -> list[str]:
     """Copy run_dir's model into the folder `to`; returns the names of the files written.
 
     Args:
@@ -47,19 +49,20 @@ def ship(run_dir: Path, to: Path, wiener_iterations: int | None = None, channels
             generic default for its kind of model.
         channels: what the model hears of a stereo song by default (separation.CHANNEL_MODES; read by
             separation.default_channels). None: separation.DEFAULT_CHANNELS.
+        speeds: the model's default test-time speeds (separation.default_speeds). None: 1 alone.
     """
     import separation
     if not runs.is_complete_run(run_dir):
         raise SystemExit(f"ship: {run_dir} is not a complete run (config.json with best.weights.h5)")
     if to.exists() and to.resolve() == run_dir.resolve():      # only the recorded defaults change
-        runs.write_json(to / "config.json", separation_defaults(runs.read_config(to), wiener_iterations, channels))
+        runs.write_json(to / "config.json", separation_defaults(runs.read_config(to), wiener_iterations, channels, speeds))
         return ["config.json"]
     to.mkdir(parents=True, exist_ok=True)
     written = []
     runs.copy_model_weights(run_dir / "best.weights.h5", to / "best.weights.h5")
     written.append("best.weights.h5")
     config = runs.derived_config(run_dir)   # a run's defaults are chosen again for each shipped copy
-    runs.write_json(to / "config.json", separation_defaults(config, wiener_iterations, channels))
+    runs.write_json(to / "config.json", separation_defaults(config, wiener_iterations, channels, speeds))
     written.append("config.json")
     for name in ("history.csv", "training_curves.png"):
         if (run_dir / name).exists():
@@ -75,6 +78,7 @@ def ship(run_dir: Path, to: Path, wiener_iterations: int | None = None, channels
 
 
 def main() -> None:
+    import separation
     from separation import CHANNEL_MODES
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", type=Path, help="a complete run folder")
@@ -85,8 +89,16 @@ def main() -> None:
     p.add_argument("--channels", choices=CHANNEL_MODES, default=None,
                    help="what the model hears of a stereo song by default, as chosen on the validation songs "
                         "(default: separation.DEFAULT_CHANNELS)")
+    p.add_argument("--speeds", type=float, nargs="+", default=None, metavar="S",
+                   help="the model's default test-time speeds (separate.py --speeds), as chosen on the validation "
+                        "songs; must include 1 (default: 1 alone)")
     args = p.parse_args()
-    written = ship(args.run, args.to, args.wiener_iterations, args.channels)
+    if args.speeds:
+        try:
+            separation.check_speeds(args.speeds)
+        except ValueError as exc:
+            p.error(f"--speeds: {exc}")
+    written = ship(args.run, args.to, args.wiener_iterations, args.channels, args.speeds)
     if "best.weights.h5" not in written:
         print(f"ship: {args.to}: separation defaults now {runs.read_config(args.to).get('separation', {})}")
     else:

@@ -264,3 +264,62 @@ def test_bench_stages_finds_every_stage(tiny_run, tmp_path, rng, capsys, band, w
     assert set(rows) == {*stages.STAGES, "total (profiled)"}
     assert all(rows[stage] > 0 for stage in stages.STAGES), rows
     assert sum(rows[stage] for stage in stages.STAGES) < rows["total (profiled)"]
+
+
+@pytest.mark.parametrize("speed", [0.944, 1.059])
+def test_ratios_heard_at_another_speed_map_back_onto_the_songs_grid(speed):
+    """A pattern linear in (bin, frame) of the song, sampled where the played version's bins and frames
+    lie (bin k -> k / speed, frame t -> t * speed), comes back exactly; bins a faster version pushed
+    above the model's band get no weight."""
+    import separation
+    n_frames = 300
+    played_frames = int(np.ceil(n_frames / speed)) + 1
+    kp, tp = np.meshgrid(np.arange(audio.N_BINS), np.arange(played_frames), indexing="ij")
+    pattern = lambda k, t: 0.2 + 0.5 * k / audio.N_BINS + 0.2 * t / n_frames           # noqa: E731
+    played = np.stack([pattern(kp / speed, tp * speed), 1 - pattern(kp / speed, tp * speed)]).astype(np.float32)
+    back, inside = separation.unplayed_ratios(played, speed, n_frames)
+    k, t = np.meshgrid(np.arange(audio.N_BINS), np.arange(n_frames), indexing="ij")
+    rows = inside[:, 0] > 0
+    np.testing.assert_allclose(back[0][rows], pattern(k, t)[rows], atol=1e-5)
+    np.testing.assert_allclose(back[1][rows], 1 - pattern(k, t)[rows], atol=1e-5)
+    assert rows.sum() == (audio.N_BINS if speed < 1 else int((audio.N_BINS - 1) / speed) + 1)
+
+
+def test_a_song_played_faster_is_shorter_and_higher():
+    import separation
+    t = np.arange(2 * audio.SAMPLE_RATE) / audio.SAMPLE_RATE
+    tone = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
+    played = separation.played_at(tone, 1.059)
+    assert abs(len(played) - len(tone) / 1.059) <= 2
+    peak = np.argmax(np.abs(np.fft.rfft(played))) * audio.SAMPLE_RATE / len(played)
+    assert peak == pytest.approx(1059, abs=2)
+    assert separation.played_at(tone, 1.0) is tone
+
+
+def test_test_time_speeds_keep_the_stems_summing_to_the_input(tiny_run, tmp_path, rng):
+    import separation
+    song = _song(tmp_path / "s.wav", 7.0, 44100, 2, rng)
+    wave, sr = sf.read(song, dtype="float32")
+    plain = separation.Separator.from_run(tiny_run).separate(wave, sr)
+    assert separation.Separator.from_run(tiny_run).song_separator.speeds == (1.0,)         # off unless chosen
+    np.testing.assert_array_equal(plain["vocals"], separation.Separator.from_run(tiny_run, speeds=(1.0,)).separate(wave, sr)["vocals"])
+    for band in ("full", "paper"):
+        stems = separation.Separator.from_run(tiny_run, band=band, speeds=(1.0, 0.944, 1.059)).separate(wave, sr)
+        reference = separation.Separator.from_run(tiny_run, band=band).separate(wave, sr)
+        assert stems["vocals"].shape == reference["vocals"].shape
+        assert not np.allclose(stems["vocals"], reference["vocals"], atol=1e-6)
+        mix = wave if band == "full" else reference["vocals"] + reference["accompaniment"]    # 11025 Hz mono
+        np.testing.assert_allclose(stems["vocals"] + stems["accompaniment"], mix, atol=1e-5)
+    for bad in ((0.944,), (1.0, 2.0), ()):
+        with pytest.raises(ValueError, match="speeds must include 1"):
+            separation.Separator.from_run(tiny_run, speeds=bad)
+
+
+def test_speeds_option_rejects_what_it_cannot_do(tiny_run, tmp_path, rng, capsys):
+    song = _song(tmp_path / "o.wav", 2.0, 22050, 1, rng)
+    for bad, says in ((["0.944"], "must include 1"), (["1", "1.5"], "outside 0.8..1.25")):
+        with pytest.raises(SystemExit) as exc:
+            separate.main([str(song), "--run", str(tiny_run), "--out", str(tmp_path / "o"), "--speeds", *bad])
+        assert exc.value.code == 2 and says in capsys.readouterr().err
+    separate.main([str(song), "--run", str(tiny_run), "--out", str(tmp_path / "o"), "--speeds", "1", "1.059"])
+    assert (tmp_path / "o" / "o" / "vocals.wav").exists()
