@@ -50,6 +50,7 @@ DEFAULT_WIENER_ITERATIONS = 1       # for two-source models, chosen on the valid
 CHANNEL_MODES = ("each", "mix", "both")
 DEFAULT_CHANNELS = "each"
 SPEED_RANGE = (0.8, 1.25)             # test-time speeds: about -4..+4 semitones
+SPEEDS_WHEN = ("always", "one-input")
 
 
 # ---------------------------------------------------------------- the model on windows
@@ -523,18 +524,28 @@ class SongSeparator:
             the mix's); band "paper" is mono in every mode.
         speeds: test-time augmentation: the model also hears the song played at these speeds (like a
             tape, played_at), and the ratios, mapped back (unplayed_ratios), are averaged; (1,) = off.
+        speeds_when: "always", or "one-input": only where the model hears one input (a mono song, the
+            channels' mix, band paper), not each channel of a stereo one, where the channels already
+            are two views (SPEEDS_WHEN; README, Separating songs).
     """
 
     def __init__(self, separator, band: str = "full", chunk_windows: int = 20, overlap_windows: int = 1,
                  extension: str = "average", phase: str = "mixture", wiener_iterations: int = 0,
-                 channels: str = DEFAULT_CHANNELS, speeds: tuple[float, ...] = (1.0,)):
+                 channels: str = DEFAULT_CHANNELS, speeds: tuple[float, ...] = (1.0,),
+                 speeds_when: str = "always"):
         if channels not in CHANNEL_MODES:
             raise ValueError(f"channels must be one of {CHANNEL_MODES}, not {channels!r}")
+        if speeds_when not in SPEEDS_WHEN:
+            raise ValueError(f"speeds_when must be one of {SPEEDS_WHEN}, not {speeds_when!r}")
         check_speeds(speeds)
-        self.speeds = tuple(float(s) for s in speeds)
+        self.speeds, self.speeds_when = tuple(float(s) for s in speeds), speeds_when
         self.separator, self.band, self.extension = separator, band, extension
         self.chunk_windows, self.overlap_windows, self.phase = chunk_windows, overlap_windows, phase
         self.wiener_iterations, self.channels = wiener_iterations, channels
+
+    def speeds_for(self, n_inputs: int) -> tuple[float, ...]:
+        """The test-time speeds for a chunk the model hears as n_inputs waveforms."""
+        return self.speeds if self.speeds_when == "always" or n_inputs == 1 else (1.0,)
 
     def _paper_ratios(self, waves_11k: list[np.ndarray], margin_frames: int) -> tuple[np.ndarray, list[np.ndarray]]:
         """(source ratios (2, bins, T, inputs), mixture spectrograms) of 11025 Hz mono waveforms of one
@@ -545,7 +556,7 @@ class SongSeparator:
         """
         specs = [audio.stft(x) for x in waves_11k]
         mags = [np.abs(spec[:, margin_frames:]) for spec in specs]
-        others = [s for s in self.speeds if s != 1]
+        others = [s for s in self.speeds_for(len(waves_11k)) if s != 1]
         # every input at every speed in one pass through the model; the played versions keep their
         # margin until they are mapped back onto the input's frames
         played = [np.abs(audio.stft(played_at(x, s))) for s in others for x in waves_11k]
@@ -734,10 +745,11 @@ def default_wiener_iterations(config: dict | None) -> int:
     return DEFAULT_WIENER_ITERATIONS if len(targets.sources(target)) == 2 else 0
 
 
-def default_speeds(config: dict | None) -> tuple[float, ...]:
-    """Test-time speeds a model gets unless the user chooses: its measured choice ("separation" in its
-    config.json, set by bench/ship.py --speeds), else none (1)."""
-    return tuple((config or {}).get("separation", {}).get("speeds") or (1.0,))
+def default_speeds(config: dict | None) -> tuple[tuple[float, ...], str]:
+    """Test-time speeds a model gets unless the user chooses, and when (SPEEDS_WHEN): its measured
+    choice ("separation" in its config.json, set by bench/ship.py --speeds --speeds-when), else none (1)."""
+    chosen = (config or {}).get("separation", {})
+    return tuple(chosen.get("speeds") or (1.0,)), chosen.get("speeds_when", "always")
 
 
 def default_channels(config: dict | None) -> str:
@@ -760,8 +772,8 @@ class Separator:
             None = default_wiener_iterations of the model.
         channels: band "full": "each" channel through the model on its own, their "mix", or "both" (CHANNEL_MODES);
             None = default_channels of the model.
-        speeds: test-time speeds the model also hears the song at, estimates averaged (SongSeparator);
-            None = default_speeds of the model.
+        speeds: test-time speeds the model also hears the song at, estimates averaged (SongSeparator),
+            for every input; None = default_speeds of the model (with its own speeds_when).
     """
 
     def __init__(self, window_model: WindowModel, band: str = "full", extension: str = "average",
@@ -775,10 +787,9 @@ class Separator:
             wiener_iterations = default_wiener_iterations(config)
         if channels is None:
             channels = default_channels(config)
-        if speeds is None:
-            speeds = default_speeds(config)
+        speeds, speeds_when = default_speeds(config) if speeds is None else (speeds, "always")
         self.song_separator = SongSeparator(window_model, band, chunk_windows, 1, extension, phase,
-                                            wiener_iterations, channels, speeds)
+                                            wiener_iterations, channels, speeds, speeds_when)
 
     @classmethod
     def from_run(cls, run_dir: str | Path | None = None, band: str = "full", extension: str = "average",

@@ -199,7 +199,7 @@ def main() -> None:
                    help="separate.py --channels of our full-band rows, one set of rows per mode (each stereo channel "
                         "through the model, their mix, or both; default: the model's own)")
     p.add_argument("--speeds", type=float, nargs="+", default=None, metavar="S",
-                   help="separate.py --speeds of our rows (test-time speeds; default: the model's own)")
+                   help="separate.py --speeds of our rows, for every input (test-time speeds; default: the model's own)")
     p.add_argument("--split", choices=["test", "valid"], default="test",
                    help="the cache's songs to separate: valid = the validation songs (choose on these)")
     p.add_argument("--no-long-file", action="store_true",
@@ -230,7 +230,7 @@ def main() -> None:
     audio_seconds = float(sum(store.songs["length"])) / 11025
     run_dir = args.run or str(runs.default_run())
     args.channels = args.channels or [default_channels(runs.read_config(run_dir))]
-    args.speeds = list(args.speeds or default_speeds(runs.read_config(run_dir)))
+    speeds, speeds_when = (args.speeds, "always") if args.speeds else default_speeds(runs.read_config(run_dir))
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "songs.json").write_text(json.dumps(songs))
@@ -247,7 +247,7 @@ def main() -> None:
             folder = Path(tmp) / key.replace("/", "-")
             cmd = [sys.executable, __file__, "--worker", system, "--songs-json", str(Path(tmp) / "songs.json"),
                    "--worker-out", str(folder), "--run", run_dir, "--wiener-iterations", str(args.wiener_iterations),
-                   "--channels", mode, "--speeds", *map(str, args.speeds)]
+                   "--channels", mode] + (["--speeds", *map(str, args.speeds)] if args.speeds else [])
             cmd += ["--long-file", str(long_file)] if long_audio_seconds else []
             print(f"compare: separating {len(songs)} songs with {key} ...", flush=True)
             subprocess.run(cmd, check=True, cwd=ROOT)
@@ -293,7 +293,7 @@ def main() -> None:
         print(text.splitlines()[-1])
     header = (f"# Ours vs Spleeter vs baselines ({time.strftime('%Y-%m-%d')})\n\n"
               f"{store.n_songs} {args.split} songs of {args.test_data} ({audio_seconds:.0f} s of audio); machine: {describe_machine()}; "
-              f"our model: `{run_dir}`, test-time speeds {' '.join(f'{x:g}' for x in args.speeds)}.\nmuseval protocol of evaluate.py (mono 11025 Hz, median over 1 s frames, "
+              f"our model: `{run_dir}`, test-time speeds {' '.join(f'{x:g}' for x in speeds)} ({speeds_when}).\nmuseval protocol of evaluate.py (mono 11025 Hz, median over 1 s frames, "
               f"median over songs, dB); speed = audio seconds / seconds from decoding to written files, model "
               f"loaded and warmed up on one song first (untimed) for both; 'one file' = the same songs decoded and "
               f"concatenated into one 44.1 kHz stereo WAV, separated after the songs, once untimed, then timed (not scored).\n\nCommand: `{command}`\n\n")
@@ -302,7 +302,7 @@ def main() -> None:
     out.with_suffix(".md").write_text(header + text + "\n")
     out.with_suffix(".json").write_text(json.dumps({"command": command, "run": run_dir, "test_data": args.test_data,
                                                     "split": args.split, "channels": args.channels,
-                                                    "speeds": args.speeds,
+                                                    "speeds": list(speeds), "speeds_when": speeds_when,
                                                     "audio_seconds": audio_seconds,
                                                     "long_file_seconds": long_audio_seconds, "rows": rows}, indent=1))
     print(f"compare: wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")

@@ -3,7 +3,7 @@
     python bench/ship.py results/runs-select/RUN --to pretrained/quality
     python export.py pretrained/quality                    # its ONNX graph, for the TensorFlow-free path
 
-What is copied: config.json (with --wiener-iterations, --channels and --speeds, the model's own defaults for
+What is copied: config.json (with --wiener-iterations, --channels, --speeds and --speeds-when, the model's own defaults for
 separation, chosen on the validation songs), history.csv and training_curves.png where the run has them, and
 best.weights.h5 with the model's weights only (train.py's checkpoint also holds Adam's two moments,
 3x the size; an ensemble's members keep their own). Each file is written beside its destination and
@@ -28,9 +28,10 @@ import runs  # noqa: E402
 
 
 def separation_defaults(config: dict, wiener_iterations: int | None, channels: str | None,
-                        speeds: list[float] | None = None) -> dict:
+                        speeds: list[float] | None = None, speeds_when: str | None = None) -> dict:
     """config with the given separation defaults recorded (None: the setting is left as it is)."""
-    chosen = {"wiener_iterations": wiener_iterations, "channels": channels, "speeds": speeds}
+    chosen = {"wiener_iterations": wiener_iterations, "channels": channels, "speeds": speeds,
+              "speeds_when": speeds_when}
     recorded = {**config.get("separation", {}), **{k: v for k, v in chosen.items() if v is not None}}
     if recorded:
         config["separation"] = recorded
@@ -38,7 +39,7 @@ def separation_defaults(config: dict, wiener_iterations: int | None, channels: s
 
 
 def ship(run_dir: Path, to: Path, wiener_iterations: int | None = None, channels: str | None = None,
-         speeds: list[float] | None = None) -> list[str]:
+         speeds: list[float] | None = None, speeds_when: str | None = None) -> list[str]:
     """Copy run_dir's model into the folder `to`; returns the names of the files written.
 
     Args:
@@ -50,19 +51,21 @@ def ship(run_dir: Path, to: Path, wiener_iterations: int | None = None, channels
         channels: what the model hears of a stereo song by default (separation.CHANNEL_MODES; read by
             separation.default_channels). None: separation.DEFAULT_CHANNELS.
         speeds: the model's default test-time speeds (separation.default_speeds). None: 1 alone.
+        speeds_when: when they apply (separation.SPEEDS_WHEN). None: always.
     """
     import separation
     if not runs.is_complete_run(run_dir):
         raise SystemExit(f"ship: {run_dir} is not a complete run (config.json with best.weights.h5)")
     if to.exists() and to.resolve() == run_dir.resolve():      # only the recorded defaults change
-        runs.write_json(to / "config.json", separation_defaults(runs.read_config(to), wiener_iterations, channels, speeds))
+        runs.write_json(to / "config.json", separation_defaults(runs.read_config(to), wiener_iterations, channels, speeds,
+                                                                  speeds_when))
         return ["config.json"]
     to.mkdir(parents=True, exist_ok=True)
     written = []
     runs.copy_model_weights(run_dir / "best.weights.h5", to / "best.weights.h5")
     written.append("best.weights.h5")
     config = runs.derived_config(run_dir)   # a run's defaults are chosen again for each shipped copy
-    runs.write_json(to / "config.json", separation_defaults(config, wiener_iterations, channels, speeds))
+    runs.write_json(to / "config.json", separation_defaults(config, wiener_iterations, channels, speeds, speeds_when))
     written.append("config.json")
     for name in ("history.csv", "training_curves.png"):
         if (run_dir / name).exists():
@@ -92,13 +95,16 @@ def main() -> None:
     p.add_argument("--speeds", type=float, nargs="+", default=None, metavar="S",
                    help="the model's default test-time speeds (separate.py --speeds), as chosen on the validation "
                         "songs; must include 1 (default: 1 alone)")
+    p.add_argument("--speeds-when", choices=separation.SPEEDS_WHEN, default=None,
+                   help="where the default speeds apply: always, or one-input (mono songs and the channels' mix, "
+                        "not each channel of a stereo song; default: always)")
     args = p.parse_args()
     if args.speeds:
         try:
             separation.check_speeds(args.speeds)
         except ValueError as exc:
             p.error(f"--speeds: {exc}")
-    written = ship(args.run, args.to, args.wiener_iterations, args.channels, args.speeds)
+    written = ship(args.run, args.to, args.wiener_iterations, args.channels, args.speeds, args.speeds_when)
     if "best.weights.h5" not in written:
         print(f"ship: {args.to}: separation defaults now {runs.read_config(args.to).get('separation', {})}")
     else:

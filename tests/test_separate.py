@@ -313,6 +313,13 @@ def test_test_time_speeds_keep_the_stems_summing_to_the_input(tiny_run, tmp_path
     for bad in ((0.944,), (1.0, 2.0), ()):
         with pytest.raises(ValueError, match="speeds must include 1"):
             separation.Separator.from_run(tiny_run, speeds=bad)
+    # "one-input": a stereo song heard channel by channel is separated as without speeds, its mix is not
+    one_input = separation.Separator.from_run(tiny_run, speeds=(1.0, 0.944, 1.059))
+    one_input.song_separator.speeds_when = "one-input"
+    np.testing.assert_array_equal(one_input.separate(wave, sr)["vocals"], plain["vocals"])
+    one_input.song_separator.channels = "mix"
+    always_mix = separation.Separator.from_run(tiny_run, channels="mix", speeds=(1.0, 0.944, 1.059)).separate(wave, sr)
+    np.testing.assert_array_equal(one_input.separate(wave, sr)["vocals"], always_mix["vocals"])
 
 
 def test_speeds_option_rejects_what_it_cannot_do(tiny_run, tmp_path, rng, capsys):
@@ -323,3 +330,21 @@ def test_speeds_option_rejects_what_it_cannot_do(tiny_run, tmp_path, rng, capsys
         assert exc.value.code == 2 and says in capsys.readouterr().err
     separate.main([str(song), "--run", str(tiny_run), "--out", str(tmp_path / "o"), "--speeds", "1", "1.059"])
     assert (tmp_path / "o" / "o" / "vocals.wav").exists()
+
+
+def test_bench_speeds_scores_each_variant_song_by_song(tiny_run, tiny_cache, tmp_path):
+    import json
+    import sys
+    sys.path.insert(0, str(ROOT / "bench"))
+    import speeds
+    out = tmp_path / "speeds"
+    speeds.main(["--run", str(tiny_run), "--data", str(tiny_cache), "--split", "test", "--channels", "mix",
+                 "--variants", "1", "1,1.059", "--jobs", "1", "--out", str(out)])
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert list(result["rows"]) == ["1", "1,1.059"] and result["channels"] == "mix"
+    for row in result["rows"].values():
+        assert len(row["songs"]["vocals_SDR"]) == 2 and np.isfinite(row["scores"]["vocals_SDR_median"])
+    assert result["rows"]["1"]["songs"] != result["rows"]["1,1.059"]["songs"]
+    assert "| 1,1.059 |" in out.with_suffix(".md").read_text()
+    with pytest.raises(SystemExit):
+        speeds.main(["--run", str(tiny_run), "--variants", "0.944", "--out", str(out)])

@@ -53,11 +53,15 @@ def test_shipping_a_folder_onto_itself_only_records_its_defaults(tiny_run, tmp_p
     assert separation.default_channels(runs.read_config(folder)) == separation.DEFAULT_CHANNELS
     assert ship.ship(folder, folder, wiener_iterations=1, channels="mix") == ["config.json"]
     assert ship.ship(folder, folder, channels="both") == ["config.json"]        # one setting at a time
-    assert ship.ship(folder, folder, speeds=[1.0, 0.944, 1.059]) == ["config.json"]
+    assert ship.ship(folder, folder, speeds=[1.0, 0.944, 1.059], speeds_when="one-input") == ["config.json"]
     config = runs.read_config(folder)
-    assert config["separation"] == {"wiener_iterations": 1, "channels": "both", "speeds": [1.0, 0.944, 1.059]}
-    assert separation.Separator.from_run(folder).song_separator.speeds == (1.0, 0.944, 1.059)
-    assert separation.Separator.from_run(folder, speeds=(1.0,)).song_separator.speeds == (1.0,)
+    assert config["separation"] == {"wiener_iterations": 1, "channels": "both", "speeds": [1.0, 0.944, 1.059],
+                                    "speeds_when": "one-input"}
+    chain = separation.Separator.from_run(folder).song_separator
+    assert (chain.speeds, chain.speeds_when) == ((1.0, 0.944, 1.059), "one-input")
+    assert chain.speeds_for(1) == (1.0, 0.944, 1.059) and chain.speeds_for(2) == (1.0,)
+    chosen = separation.Separator.from_run(folder, speeds=(1.0, 1.059)).song_separator      # the user's: always
+    assert (chosen.speeds, chosen.speeds_when, chosen.speeds_for(2)) == ((1.0, 1.059), "always", (1.0, 1.059))
     assert (folder / "best.weights.h5").read_bytes() == weights
     separator = separation.Separator.from_run(folder)
     assert (separator.song_separator.channels, separator.song_separator.wiener_iterations) == ("both", 1)
