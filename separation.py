@@ -50,7 +50,7 @@ DEFAULT_WIENER_ITERATIONS = 1       # for two-source models, chosen on the valid
 CHANNEL_MODES = ("each", "mix", "both")
 DEFAULT_CHANNELS = "each"
 SPEED_RANGE = (0.8, 1.25)             # test-time speeds: about -4..+4 semitones
-SPEEDS_WHEN = ("always", "one-input")
+SPEEDS_WHEN = ("always", "one-input", "mono")
 
 
 # ---------------------------------------------------------------- the model on windows
@@ -524,9 +524,9 @@ class SongSeparator:
             the mix's); band "paper" is mono in every mode.
         speeds: test-time augmentation: the model also hears the song played at these speeds (like a
             tape, played_at), and the ratios, mapped back (unplayed_ratios), are averaged; (1,) = off.
-        speeds_when: "always", or "one-input": only where the model hears one input (a mono song, the
+        speeds_when: "always"; "one-input": only where the model hears one input (a mono song, the
             channels' mix, band paper), not each channel of a stereo one, where the channels already
-            are two views (SPEEDS_WHEN; README, Separating songs).
+            are two views; "mono": only for mono songs (SPEEDS_WHEN; README, Separating songs).
     """
 
     def __init__(self, separator, band: str = "full", chunk_windows: int = 20, overlap_windows: int = 1,
@@ -543,11 +543,13 @@ class SongSeparator:
         self.chunk_windows, self.overlap_windows, self.phase = chunk_windows, overlap_windows, phase
         self.wiener_iterations, self.channels = wiener_iterations, channels
 
-    def speeds_for(self, n_inputs: int) -> tuple[float, ...]:
-        """The test-time speeds for a chunk the model hears as n_inputs waveforms."""
-        return self.speeds if self.speeds_when == "always" or n_inputs == 1 else (1.0,)
+    def speeds_for(self, n_inputs: int, n_channels: int) -> tuple[float, ...]:
+        """The test-time speeds for a chunk of n_channels channels that the model hears as n_inputs waveforms."""
+        applies = {"always": True, "one-input": n_inputs == 1, "mono": n_channels == 1}[self.speeds_when]
+        return self.speeds if applies else (1.0,)
 
-    def _paper_ratios(self, waves_11k: list[np.ndarray], margin_frames: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _paper_ratios(self, waves_11k: list[np.ndarray], margin_frames: int,
+                      speeds: tuple[float, ...] = (1.0,)) -> tuple[np.ndarray, list[np.ndarray]]:
         """(source ratios (2, bins, T, inputs), mixture spectrograms) of 11025 Hz mono waveforms of one
         length, in the model's domain, without the first margin_frames frames.
 
@@ -556,7 +558,7 @@ class SongSeparator:
         """
         specs = [audio.stft(x) for x in waves_11k]
         mags = [np.abs(spec[:, margin_frames:]) for spec in specs]
-        others = [s for s in self.speeds_for(len(waves_11k)) if s != 1]
+        others = [s for s in speeds if s != 1]
         # every input at every speed in one pass through the model; the played versions keep their
         # margin until they are mapped back onto the input's frames
         played = [np.abs(audio.stft(played_at(x, s))) for s in others for x in waves_11k]
@@ -579,7 +581,7 @@ class SongSeparator:
         if self.band == "paper":
             mono = audio.prepare_waveform(chunk, sr)
             core_11k = int(round((len(chunk) - 2 * margin) * audio.SAMPLE_RATE / sr))
-            ratios, (spec,) = self._paper_ratios([mono], margin_11k // audio.HOP)
+            ratios, (spec,) = self._paper_ratios([mono], margin_11k // audio.HOP, self.speeds_for(1, chunk.shape[1]))
             vocal = vocal_spectrum(spec[..., None], ratios, self.wiener_iterations)[..., 0]
             if self.phase == "griffin-lim":
                 return audio.reconstruct(np.abs(vocal), None, len(mono) - margin_11k, self.phase)[:core_11k, None]
@@ -591,7 +593,7 @@ class SongSeparator:
             heard = [channels_11k[:, c] for c in range(chunk.shape[1])]
             heard += [audio.to_mono(channels_11k)] if self.channels == "both" else []
         # (2, bins, T, 1 or channels): the sources' ratios on the model's grid, per input heard
-        ratios = self._paper_ratios(heard, margin_11k // audio.HOP)[0]
+        ratios = self._paper_ratios(heard, margin_11k // audio.HOP, self.speeds_for(len(heard), chunk.shape[1]))[0]
         if self.channels == "both" and chunk.shape[1] > 1:   # each channel's ratios averaged with the mix's
             ratios = (ratios[..., :-1] + ratios[..., -1:]) / 2
         n_fft, hop = native_stft_params(sr)

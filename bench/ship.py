@@ -96,8 +96,8 @@ def main() -> None:
                    help="the model's default test-time speeds (separate.py --speeds), as chosen on the validation "
                         "songs; must include 1 (default: 1 alone)")
     p.add_argument("--speeds-when", choices=separation.SPEEDS_WHEN, default=None,
-                   help="where the default speeds apply: always, or one-input (mono songs and the channels' mix, "
-                        "not each channel of a stereo song; default: always)")
+                   help="where the default speeds apply: always; one-input (mono songs and the channels' mix, "
+                        "not each channel of a stereo song); mono (mono songs only). Default: always")
     args = p.parse_args()
     if args.speeds:
         try:

@@ -318,8 +318,13 @@ def test_test_time_speeds_keep_the_stems_summing_to_the_input(tiny_run, tmp_path
     one_input.song_separator.speeds_when = "one-input"
     np.testing.assert_array_equal(one_input.separate(wave, sr)["vocals"], plain["vocals"])
     one_input.song_separator.channels = "mix"
-    always_mix = separation.Separator.from_run(tiny_run, channels="mix", speeds=(1.0, 0.944, 1.059)).separate(wave, sr)
-    np.testing.assert_array_equal(one_input.separate(wave, sr)["vocals"], always_mix["vocals"])
+    always = separation.Separator.from_run(tiny_run, channels="mix", speeds=(1.0, 0.944, 1.059))
+    np.testing.assert_array_equal(one_input.separate(wave, sr)["vocals"], always.separate(wave, sr)["vocals"])
+    # "mono": only a mono song gets them, whatever the channel mode
+    one_input.song_separator.speeds_when = "mono"
+    plain_mix = separation.Separator.from_run(tiny_run, channels="mix").separate(wave, sr)
+    np.testing.assert_array_equal(one_input.separate(wave, sr)["vocals"], plain_mix["vocals"])
+    np.testing.assert_array_equal(one_input.separate(wave[:, 0], sr)["vocals"], always.separate(wave[:, 0], sr)["vocals"])
 
 
 def test_speeds_option_rejects_what_it_cannot_do(tiny_run, tmp_path, rng, capsys):

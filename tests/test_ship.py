@@ -59,9 +59,11 @@ def test_shipping_a_folder_onto_itself_only_records_its_defaults(tiny_run, tmp_p
                                     "speeds_when": "one-input"}
     chain = separation.Separator.from_run(folder).song_separator
     assert (chain.speeds, chain.speeds_when) == ((1.0, 0.944, 1.059), "one-input")
-    assert chain.speeds_for(1) == (1.0, 0.944, 1.059) and chain.speeds_for(2) == (1.0,)
+    assert chain.speeds_for(1, 2) == (1.0, 0.944, 1.059) and chain.speeds_for(2, 2) == (1.0,)
+    chain.speeds_when = "mono"
+    assert chain.speeds_for(1, 1) == (1.0, 0.944, 1.059) and chain.speeds_for(1, 2) == (1.0,)
     chosen = separation.Separator.from_run(folder, speeds=(1.0, 1.059)).song_separator      # the user's: always
-    assert (chosen.speeds, chosen.speeds_when, chosen.speeds_for(2)) == ((1.0, 1.059), "always", (1.0, 1.059))
+    assert (chosen.speeds, chosen.speeds_when, chosen.speeds_for(2, 2)) == ((1.0, 1.059), "always", (1.0, 1.059))
     assert (folder / "best.weights.h5").read_bytes() == weights
     separator = separation.Separator.from_run(folder)
     assert (separator.song_separator.channels, separator.song_separator.wiener_iterations) == ("both", 1)
