@@ -98,8 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speeds", type=_speed, nargs="+", default=None, metavar="S",
                    help="test-time augmentation: the model also hears the song played S times as fast (like a tape: "
                         "pitch and tempo), the estimates mapped back and averaged; must include 1, e.g. 1 0.944 1.059 "
-                        "(-1..+1 semitone: better vocals, 3x the model's time; README). Default: the model's own "
-                        "recorded choice (fast: 1; quality: 1 0.944 1.059)")
+                        "(-1..+1 semitone: better vocals, 3x the model's time; README); given here, they apply to every "
+                        "input. Default: the model's own recorded choice (both shipped models: 1 0.944 1.059 for "
+                        "mono songs; the quality model also with --channels mix)")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="what runs the model: onnx (onnxruntime) or tflite (LiteRT) run the run's export without "
                         "TensorFlow (python export.py RUN); keras needs TensorFlow; auto = the fastest available "
