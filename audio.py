@@ -352,6 +352,13 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.nda
                          quality=RESAMPLE_QUALITY).astype(np.float32)
 
 
+def played_at(wave: np.ndarray, speed: float) -> np.ndarray:
+    """An 11025 Hz waveform (mono or (samples, channels)) played `speed` times as fast, like a tape:
+    pitch and tempo together, read as if recorded at speed x the rate (data_prep.py --speed's copies,
+    separate.py --speeds)."""
+    return resample(wave, round(SAMPLE_RATE * speed), SAMPLE_RATE)
+
+
 def prepare_waveform(audio: np.ndarray, sr: int) -> np.ndarray:
     """Paper chain up to the STFT: channel mean, then resample to SAMPLE_RATE."""
     return resample(to_mono(audio), sr, SAMPLE_RATE)

@@ -279,9 +279,7 @@ def song_waves(song: Song) -> tuple[dict[str, np.ndarray], int, int]:
     if song.kind == "speed":
         (original, factor), = song.parts
         waves, rate, channels = song_waves(original)
-        # read as if recorded at factor x the rate: played back at the rate, factor x faster
-        played = round(audio.SAMPLE_RATE * factor)
-        return {s: audio.resample(w, played, audio.SAMPLE_RATE) for s, w in waves.items()}, rate, channels
+        return {s: audio.played_at(w, factor) for s, w in waves.items()}, rate, channels
     if song.kind != "remix":
         return decode_stems(song, ("mixture", "vocals", "accompaniment"))
     parts = []

@@ -26,7 +26,8 @@ import hardware
 import runs
 import scratch
 from separation import (BACKENDS, BANDS, CHANNEL_MODES, DEFAULT_CHANNELS, DEFAULT_TEMPLATE,
-                        DEFAULT_WIENER_ITERATIONS, EXTENSIONS, FORMATS, MAX_WIENER_ITERATIONS, SPEED_RANGE, Separator)
+                        DEFAULT_WIENER_ITERATIONS, EXTENSIONS, FORMATS, MAX_WIENER_ITERATIONS, SPEED_RANGE, Separator,
+                        check_speeds)
 
 
 def _number(kind, minimum: float, inclusive: bool):
@@ -113,8 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.speeds and 1 not in args.speeds:
-        parser.error(f"--speeds must include 1 (the song as it is), e.g. 1 0.944 1.059; got {args.speeds}")
+    if args.speeds:
+        try:
+            check_speeds(args.speeds)
+        except ValueError as exc:
+            parser.error(f"--{exc}")
     scratch.handle_termination()
     try:
         separate_all(args)

@@ -387,12 +387,6 @@ def song_source_mags(window_model, mix_mag: np.ndarray, shifts: int = 1) -> np.n
     return total / count[None, :, None]
 
 
-def played_at(wave_11k: np.ndarray, speed: float) -> np.ndarray:
-    """An 11025 Hz waveform played `speed` times as fast, like a tape (pitch and tempo together):
-    data_prep.py --speed's transformation, which the shipped models were trained with."""
-    return wave_11k if speed == 1 else audio.resample(wave_11k, round(audio.SAMPLE_RATE * speed), audio.SAMPLE_RATE)
-
-
 def unplayed_ratios(ratios: np.ndarray, speed: float, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Ratios (2, bins, T_s) estimated on a song played `speed` times as fast, on the song's own grid
     of n_frames: its bin k and frame t lie at bin k * speed and frame t / speed of the played version
@@ -523,7 +517,7 @@ class SongSeparator:
             channel), their "mix" (one mask for all), or "both" (each channel's ratios averaged with
             the mix's); band "paper" is mono in every mode.
         speeds: test-time augmentation: the model also hears the song played at these speeds (like a
-            tape, played_at), and the ratios, mapped back (unplayed_ratios), are averaged; (1,) = off.
+            tape, audio.played_at), and the ratios, mapped back (unplayed_ratios), are averaged; (1,) = off.
         speeds_when: "always"; "one-input": only where the model hears one input (a mono song, the
             channels' mix, band paper), not each channel of a stereo one, where the channels already
             are two views; "mono": only for mono songs (SPEEDS_WHEN; README, Separating songs).
@@ -561,7 +555,7 @@ class SongSeparator:
         others = [s for s in speeds if s != 1]
         # every input at every speed in one pass through the model; the played versions keep their
         # margin until they are mapped back onto the input's frames
-        played = [np.abs(audio.stft(played_at(x, s))) for s in others for x in waves_11k]
+        played = [np.abs(audio.stft(audio.played_at(x, s))) for s in others for x in waves_11k]
         estimates = songs_source_mags(self.separator, mags + played)
         ratios = [source_ratios(m, est) for m, est in zip(mags + played, estimates)]
         if others:

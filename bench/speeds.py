@@ -68,6 +68,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     from common import print_machine
     print_machine()
+    import audio
+    import hardware
     import scoring
     from separation import Separator
     store = scoring.test_store([args.data], args.split)
@@ -82,7 +84,6 @@ def main(argv=None) -> None:
         started = time.perf_counter()
         estimates = [separator.separate(wave, sr)["vocals"] for wave, sr in inputs]
         seconds = time.perf_counter() - started
-        import audio
         vocals = [np.pad(v, (0, max(0, int(n) - len(v))))[:int(n)] for v, n in
                   zip((audio.prepare_waveform(e, sr) for e, (_, sr) in zip(estimates, inputs)), store.songs["length"])]
         scores = scoring.score(store, np.zeros((0,)), vocals, "museval", args.jobs, f"speeds {name}")
@@ -98,8 +99,8 @@ def main(argv=None) -> None:
     text = (f"# Test-time speeds: {args.run} ({time.strftime('%Y-%m-%d')})\n\n"
             f"{store.n_songs} {args.split} songs of {args.data} ({song_kind}); --channels {chain.channels}, "
             f"--wiener-iterations {chain.wiener_iterations}; museval protocol of evaluate.py, median over songs, "
-            f"dB. Seconds: separating all songs in memory (not comparable across machines or with a training "
-            f"run beside).\n\nCommand: `{command}`\n\n"
+            f"dB. Seconds: separating all songs in memory, on {hardware.describe()} (not comparable across "
+            f"machines or with a training run beside).\n\nCommand: `{command}`\n\n"
             "| speeds | vocals SDR | vocals SIR | vocals SAR | accomp. SDR | seconds |\n|---|---:|---:|---:|---:|---:|\n"
             + "\n".join(lines) + "\n")
     out = Path(args.out)
