@@ -6,10 +6,11 @@ separation cannot disagree about them.
 """
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -121,9 +122,9 @@ def decode_blocks(path: Path) -> tuple[int, Iterator[np.ndarray]]:
         raise AudioError(unreadable)
 
     def frames() -> Iterator[np.ndarray]:
-        # float (samples, channels) at the stream's own rate and layout, whatever each frame's format;
-        # planar float (AAC, Opus, MP3 decoders) only needs a transpose
-        resampler = av.AudioResampler(format="flt", layout=stream.layout, rate=sr)
+        # planar float (channels, samples) at the stream's own rate and layout, whatever each frame's
+        # format: what the AAC, Opus and MP3 decoders give already; anything else goes through the resampler
+        resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=sr)
         for packet in container.demux(stream):
             try:
                 decoded = packet.decode()
@@ -131,26 +132,28 @@ def decode_blocks(path: Path) -> tuple[int, Iterator[np.ndarray]]:
                 continue
             for frame in decoded:
                 if frame.format.name == "fltp" and frame.rate == sr and len(frame.layout.channels) == channels:
-                    yield frame.to_ndarray().T
+                    yield frame.to_ndarray()
                 else:
-                    yield from (f.to_ndarray().reshape(-1, channels) for f in resampler.resample(frame))
-        yield from (f.to_ndarray().reshape(-1, channels) for f in resampler.resample(None))
+                    yield from (f.to_ndarray() for f in resampler.resample(frame))
+        yield from (f.to_ndarray() for f in resampler.resample(None))
 
     def blocks() -> Iterator[np.ndarray]:
+        # joined planar and transposed once per block: a transpose per codec frame cost a third of a
+        # 7-second song's decoding
         pending, pending_samples, any_yielded = [], 0, False
         try:
             for frame in frames():
                 pending.append(frame)
-                pending_samples += len(frame)
+                pending_samples += frame.shape[1]
                 if pending_samples >= DECODE_BLOCK:       # a few big writes, not one per codec frame
-                    yield np.concatenate(pending)
+                    yield np.concatenate(pending, axis=1).T
                     pending, pending_samples, any_yielded = [], 0, True
         except av.FFmpegError:          # a container that breaks off mid-way: what decoded is kept
             pass
         finally:
             container.close()
         if pending_samples:
-            yield np.concatenate(pending)
+            yield np.concatenate(pending, axis=1).T
         elif not any_yielded:
             raise AudioError(unreadable)
 
@@ -160,13 +163,39 @@ def decode_blocks(path: Path) -> tuple[int, Iterator[np.ndarray]]:
 def decode_to_wav(path: Path, wav: Path) -> None:
     """The first audio stream of `path` as a float WAV (RF64, so no 4 GB limit) at its own rate,
     decoded by PyAV and written block by block: memory stays flat whatever the length."""
-    import soundfile as sf
     sr, blocks = decode_blocks(path)
+    write_wav_blocks(wav, sr, blocks)
+
+
+def write_wav_blocks(wav: Path, sr: int, blocks: Iterable[np.ndarray]) -> None:
+    """(samples, channels) float32 blocks, at least one, written one by one to a float RF64 WAV."""
+    blocks = iter(blocks)
     first = next(blocks)
-    with sf.SoundFile(str(wav), "w", sr, first.shape[1], "FLOAT", format="RF64") as out:
+    with unsynced_sound_file(wav, "w", sr, first.shape[1], "FLOAT", format="RF64") as out:
         out.write(first)
         for block in blocks:
             out.write(block)
+
+
+@functools.cache
+def _unsynced_class():
+    import soundfile as sf
+
+    class UnsyncedSoundFile(sf.SoundFile):
+        """soundfile.SoundFile without its flush on close: libsndfile's sf_write_sync is an fsync
+        (2 ms for a 7-second stereo stem, three per song: scratch WAV and two stems), made before
+        the header is final anyway, so it bought no durability; complete files come from writing
+        to a partial name and renaming (StemWriters)."""
+
+        def flush(self) -> None:
+            pass
+
+    return UnsyncedSoundFile
+
+
+def unsynced_sound_file(path: Path, *args, **kwargs):
+    """soundfile.SoundFile(path, *args, **kwargs) for writing, closed without an fsync."""
+    return _unsynced_class()(str(path), *args, **kwargs)
 
 
 def pyav_duration(path: Path) -> float:

@@ -114,6 +114,21 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 REUSE_BYTES = 256 * 2 ** 20
 
 
+def one_blas_thread() -> bool:
+    """Run NumPy's and SciPy's OpenBLAS on one thread, process-wide. Separation calls BLAS only on
+    small arrays, and after each call OpenBLAS's idle workers spin on the other cores for a while:
+    the model call that follows ran at half speed on 2 cores (52 instead of 26 ms for a 7-second
+    song's windows; README, Measured performance). Loads scipy.linalg first so that both OpenBLAS
+    copies are limited. False where threadpoolctl is missing (nothing changed)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return False
+    import scipy.linalg  # noqa: F401  (loads SciPy's own OpenBLAS, which the limit must see)
+    threadpool_limits(1, user_api="blas")
+    return True
+
+
 def reuse_freed_memory(limit_bytes: int = REUSE_BYTES) -> bool:
     """Let glibc's malloc keep freed blocks of up to `limit_bytes` for reuse instead of returning them
     to the kernel. Separation allocates the same few 5-100 MB arrays (spectrograms, Wiener planes)

@@ -110,7 +110,9 @@ class WindowModel:
 class ExportedWindowModel(WindowModel):
     """The same window-level graph, exported by export.py and run without TensorFlow.
 
-    backend "onnx": RUN/model.onnx through onnxruntime; "tflite": RUN/model.tflite through LiteRT.
+    backend "onnx": RUN/model.onnx through onnxruntime; "openvino": the same file through OpenVINO's
+    CPU plugin, in the precision openvino_precision gives (bfloat16 where the CPU has bfloat16
+    instructions: AVX512-BF16 or AMX; openvino_precision); "tflite": RUN/model.tflite through LiteRT.
     The export holds the scaler, the network and the inverse, so nothing else of the run is needed
     but its config.json (for names and provenance).
     """
@@ -128,6 +130,15 @@ class ExportedWindowModel(WindowModel):
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             self.input_name = self.session.get_inputs()[0].name
+        elif backend == "openvino":
+            import openvino
+            core = openvino.Core()
+            # LATENCY: one stream using every core for each call, as separate.py makes one call at a time
+            compiled = core.compile_model(core.read_model(str(path)), "CPU", {
+                "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,
+                "INFERENCE_PRECISION_HINT": openvino_precision(core)})
+            self.precision = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()   # "f32" or "bf16"
+            self.request, self.output = compiled.create_infer_request(), compiled.output(0)
         else:
             from ai_edge_litert.interpreter import Interpreter
             self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
@@ -138,6 +149,8 @@ class ExportedWindowModel(WindowModel):
     def forward(self, mix: np.ndarray) -> np.ndarray:
         if self.backend == "onnx":
             return self.session.run(None, {self.input_name: mix})[0]
+        if self.backend == "openvino":
+            return self.request.infer({0: mix})[self.output].copy()
         if self.allocated_batch != len(mix):       # the batch dimension is open: resize on change
             self.interpreter.resize_tensor_input(self.input_index, mix.shape)
             self.interpreter.allocate_tensors()
@@ -147,8 +160,25 @@ class ExportedWindowModel(WindowModel):
         return self.interpreter.get_tensor(self.output_index).copy()
 
 
-BACKENDS = ("auto", "keras", "onnx", "tflite")
-EXPORT_FILES = {"onnx": "model.onnx", "tflite": "model.tflite"}
+BACKENDS = ("auto", "keras", "onnx", "openvino", "tflite")
+EXPORT_FILES = {"onnx": "model.onnx", "openvino": "model.onnx", "tflite": "model.tflite"}
+AUTO_ORDER = ("openvino", "onnx", "tflite")   # --backend auto: the first one installed with a current export
+RUNTIMES = {"onnx": "onnxruntime", "openvino": "openvino", "tflite": "ai_edge_litert"}
+# OpenVINO's inference precision, from the environment variable OPENVINO_PRECISION_VARIABLE: "auto"
+# (default) = bfloat16 on CPUs with bfloat16 instructions (same validation scores as float32,
+# README), else float32
+OPENVINO_PRECISIONS = ("auto", "f32", "bf16")
+OPENVINO_PRECISION_VARIABLE = "SEPARATE_OPENVINO_PRECISION"
+
+
+def openvino_precision(core) -> str:
+    """The INFERENCE_PRECISION_HINT for this machine's CPU and OPENVINO_PRECISION_VARIABLE."""
+    wanted = os.environ.get(OPENVINO_PRECISION_VARIABLE, "auto")
+    if wanted not in OPENVINO_PRECISIONS:
+        raise ValueError(f"{OPENVINO_PRECISION_VARIABLE} must be one of {OPENVINO_PRECISIONS}, not {wanted!r}")
+    if wanted != "auto":
+        return wanted
+    return "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
 ONNX_OPSET = 17                        # the opset export.py (and bench/arch_speed.py) write ONNX graphs in
 EXPORT_RECORD = "export.json"          # which weights each export was made from
 
@@ -184,15 +214,15 @@ def load_window_model(run_dir: str | Path, backend: str = "auto", batch_size: in
 
     Args:
         run_dir: a run folder.
-        backend: "keras" (TensorFlow), "onnx" (onnxruntime), "tflite" (LiteRT), or "auto": the
-            fastest one available, onnx > tflite > keras (bench/separate.py measures them), using an
-            export only when it was made from the run's present weights.
+        backend: "keras" (TensorFlow), "onnx" (onnxruntime), "openvino" (OpenVINO, the same ONNX
+            file), "tflite" (LiteRT), or "auto": the fastest one installed, AUTO_ORDER, then keras
+            (bench/separate.py and bench/stages.py measure them), using an export only when it was
+            made from the run's present weights.
     """
     run_dir = Path(run_dir)
     config = runs.read_config(run_dir)
     if backend == "auto":
-        runtime = {"onnx": "onnxruntime", "tflite": "ai_edge_litert"}
-        backend = next((b for b in ("onnx", "tflite") if _importable(runtime[b]) and current_export(run_dir, b)),
+        backend = next((b for b in AUTO_ORDER if _importable(RUNTIMES[b]) and current_export(run_dir, b)),
                        "keras")
     if backend == "keras":
         return WindowModel.from_run(run_dir, batch_size=batch_size)
@@ -206,6 +236,11 @@ def load_window_model(run_dir: str | Path, backend: str = "auto", batch_size: in
 
 
 # ---------------------------------------------------------------- reading
+# Decoded audio AudioSource holds in memory before it streams to a scratch WAV instead: about six
+# minutes of 44.1 kHz stereo float32 (a 60-minute file stays within issue 11's 1 GB peak)
+IN_MEMORY_BYTES = 128 << 20
+
+
 class ShortRead(Exception):
     """A file held fewer samples than its header promised (a damaged or cut-off file)."""
 
@@ -216,11 +251,14 @@ class ShortRead(Exception):
 
 
 class AudioSource:
-    """Random access to a decoded file without holding it in RAM (the interface SongSeparator reads).
+    """Random access to a decoded file without holding a long one in RAM (the interface
+    SongSeparator reads).
 
     libsndfile formats are read in place; anything else (or, with decode=True, anything) is
-    decoded once (PyAV in this process, else the ffmpeg program) to a temporary float WAV in the
-    scratch folder, read in place the same way. A read that finds fewer samples than the header promised raises ShortRead.
+    decoded by FFmpeg (PyAV in this process, else the ffmpeg program): held in memory up to
+    IN_MEMORY_BYTES of decoded samples (a song), beyond that streamed to a temporary float WAV in
+    the scratch folder and read in place the same way. A read that finds fewer samples than a
+    header promised raises ShortRead.
 
     Args:
         path: the audio file.
@@ -234,37 +272,55 @@ class AudioSource:
     def __init__(self, path: Path, offset: float = 0.0, duration: float | None = None,
                  scratch: Path | None = None, decode: bool = False, isolate: bool = False):
         import soundfile as sf
-        self.path, self._tmp, self._sf = audio.check_file(path), None, None
+        self.path, self._tmp, self._sf, self._samples = audio.check_file(path), None, None, None
         self.scratch, self.isolate = scratch, isolate
         try:
             if decode:
                 raise RuntimeError("decode requested")
             self._sf = sf.SoundFile(str(self.path))
-            self.sr, self.channels, total = self._sf.samplerate, self._sf.channels, self._sf.frames
+            self.sr, self.channels = self._sf.samplerate, self._sf.channels
         except (sf.LibsndfileError, RuntimeError, TypeError):
             self._sf = None
-            self._decode_to_scratch()
-            total = self._sf.frames
+            self._decode()
+        total = len(self._samples) if self._samples is not None else self._sf.frames
         self.start = min(int(round(offset * self.sr)), total)
         end = total if duration is None else min(total, self.start + int(round(duration * self.sr)))
         self.frames = end - self.start
         if self.frames <= 0:
+            self.close()
             raise audio.AudioError(f"{path}: no audio in the requested range (offset {offset} s)")
 
-    def _decode_to_scratch(self) -> None:
+    def _decode(self) -> None:
+        """Decode into memory (a song: no scratch file to write, sync and read back, 8 ms of a
+        7-second song's 100) or, past IN_MEMORY_BYTES, to the scratch WAV (_decode_to_scratch)."""
+        if not audio.has_pyav() or self.isolate:
+            return self._decode_to_scratch()
+        self.sr, blocks = audio.decode_blocks(self.path)
+        held, size = [], 0
+        for block in blocks:
+            held.append(block)
+            size += block.nbytes
+            if size > IN_MEMORY_BYTES:      # a long recording: memory stays flat from here on
+                return self._decode_to_scratch(held, blocks)
+        self._samples = np.concatenate(held)
+        self.channels = self._samples.shape[1]
+
+    def _decode_to_scratch(self, held: list[np.ndarray] | None = None, blocks=None) -> None:
         """Decode to a temporary float WAV (RF64 past 4 GB) that libsndfile then reads in place, so
-        memory stays flat whatever the song's length: in this process by PyAV where it is installed,
-        else by the ffmpeg program (whose WAV header carries the rate and channels: no ffprobe run)."""
+        memory stays flat whatever the song's length: the blocks PyAV already decoded (held, then the
+        rest of `blocks`) where given, else PyAV in a child process (isolate), else the ffmpeg program
+        (whose WAV header carries the rate and channels: no ffprobe run)."""
         import soundfile as sf
         self._tmp = tempfile.NamedTemporaryFile(suffix=".wav", delete=False, dir=self.scratch or scratch.scratch_dir())
         self._tmp.close()
         unreadable = audio.AudioError(f"{self.path}: not a readable audio file (ffmpeg could not decode an audio "
                                       "stream from it)")
         try:
-            if audio.has_pyav() and not (self.isolate and shutil.which("ffmpeg")):
+            if held is not None:
+                audio.write_wav_blocks(Path(self._tmp.name), self.sr, [*held, *blocks])
+            elif audio.has_pyav() and not (self.isolate and shutil.which("ffmpeg")):
                 # an untrusted file is decoded in a child process (the ffmpeg program where there is one)
-                decode = audio.decode_to_wav_isolated if self.isolate else audio.decode_to_wav
-                decode(self.path, Path(self._tmp.name))
+                audio.decode_to_wav_isolated(self.path, Path(self._tmp.name))
             else:
                 self._run_ffmpeg()
             self._sf = sf.SoundFile(self._tmp.name)
@@ -293,7 +349,9 @@ class AudioSource:
         """Samples [start, start + n) of the selected range, zero-padded outside it: (n, channels)."""
         out = np.zeros((n, self.channels), np.float32)
         lo, hi = max(start, 0), min(start + n, self.frames)
-        if hi > lo:
+        if hi > lo and self._samples is not None:
+            out[lo - start:hi - start] = self._samples[self.start + lo:self.start + hi]
+        elif hi > lo:
             try:
                 self._sf.seek(self.start + lo)
                 data = self._sf.read(hi - lo, dtype="float32", always_2d=True)
@@ -305,6 +363,7 @@ class AudioSource:
         return out
 
     def close(self) -> None:
+        self._samples = None
         if self._sf is not None:
             self._sf.close()
             self._sf = None
@@ -670,7 +729,6 @@ class StemWriters:
     run leaves nothing behind (partials deleted, folders it made removed when empty)."""
 
     def __init__(self, paths: dict[str, Path], sr: int, channels: int, fmt: str):
-        import soundfile as sf
         major, subtype = FORMATS[fmt]
         self.paths, self.files = paths, {}
         self.partials = {k: p.with_name(p.stem + ".partial" + p.suffix) for k, p in paths.items()}
@@ -681,8 +739,8 @@ class StemWriters:
                 p.parent.mkdir(parents=True, exist_ok=True)
                 self.made_dirs += [d for d in missing if d not in self.made_dirs]
             for k, p in self.partials.items():
-                self.files[k] = sf.SoundFile(str(p), "w", samplerate=sr, channels=channels, format=major,
-                                             subtype=subtype)
+                self.files[k] = audio.unsynced_sound_file(p, "w", samplerate=sr, channels=channels, format=major,
+                                                          subtype=subtype)
         except BaseException:
             self.close(complete=False)
             raise
@@ -777,6 +835,7 @@ class Separator:
                  channels: str | None = None, speeds: tuple[float, ...] | None = None):
         import hardware
         hardware.reuse_freed_memory()       # every chunk reallocates the same large arrays
+        hardware.one_blas_thread()          # spinning OpenBLAS workers halved the model's speed
         self.window_model = window_model
         config = getattr(window_model, "config", None)
         if wiener_iterations is None:

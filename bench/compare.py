@@ -47,11 +47,11 @@ def timed(separate_song, songs: list[Path]) -> list[float]:
 
 
 def ours(out: Path, run_dir: str | None, band: str, wiener_iterations: int, channels: str,
-         speeds: tuple[float, ...] | None = None):
+         speeds: tuple[float, ...] | None = None, backend: str = "auto"):
     """separate.py's code (separation.Separator) as a function of one song: decode to written files."""
     from separation import Separator
     separator = Separator.from_run(run_dir, band=band, wiener_iterations=wiener_iterations, channels=channels,
-                                   speeds=speeds)
+                                   speeds=speeds, backend=backend)
     return lambda song: separator.separate_to_file(song, out)
 
 
@@ -124,7 +124,8 @@ def worker(args) -> None:
     out = Path(args.worker_out)
     separate_song = spleeter(out) if args.worker == "spleeter" else \
         ours(out, args.run, "paper" if args.worker == "ours-paper-band" else "full",
-             args.wiener_iterations if args.worker == "ours-wiener" else 0, args.channels[0], args.speeds)
+             args.wiener_iterations if args.worker == "ours-wiener" else 0, args.channels[0], args.speeds,
+             args.backend)
     seconds = timed(separate_song, songs)
     # The long file (the songs concatenated) goes last, into its own folder: timed, not scored, after
     # its own untimed pass (its larger batches are new shapes to onnxruntime and PyTorch: a first
@@ -188,7 +189,7 @@ def describe_machine() -> str:
 
 
 def main() -> None:
-    from separation import CHANNEL_MODES, DEFAULT_CHANNELS, default_channels, default_speeds
+    from separation import BACKENDS, CHANNEL_MODES, DEFAULT_CHANNELS, default_channels, default_speeds
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--test-data", default="data/musdb18-7", help="test cache made by data_prep.py (its songs' "
                                                                    "original files are separated)")
@@ -200,6 +201,7 @@ def main() -> None:
                         "through the model, their mix, or both; default: the model's own)")
     p.add_argument("--speeds", type=float, nargs="+", default=None, metavar="S",
                    help="separate.py --speeds of our rows, for every input (test-time speeds; default: the model's own)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto", help="separate.py --backend of our rows")
     p.add_argument("--split", choices=["test", "valid"], default="test",
                    help="the cache's songs to separate: valid = the validation songs (choose on these)")
     p.add_argument("--no-long-file", action="store_true",
@@ -247,7 +249,7 @@ def main() -> None:
             folder = Path(tmp) / key.replace("/", "-")
             cmd = [sys.executable, __file__, "--worker", system, "--songs-json", str(Path(tmp) / "songs.json"),
                    "--worker-out", str(folder), "--run", run_dir, "--wiener-iterations", str(args.wiener_iterations),
-                   "--channels", mode] + (["--speeds", *map(str, args.speeds)] if args.speeds else [])
+                   "--channels", mode, "--backend", args.backend] + (["--speeds", *map(str, args.speeds)] if args.speeds else [])
             cmd += ["--long-file", str(long_file)] if long_audio_seconds else []
             print(f"compare: separating {len(songs)} songs with {key} ...", flush=True)
             subprocess.run(cmd, check=True, cwd=ROOT)

@@ -92,7 +92,8 @@ def main() -> None:
     p.add_argument("--long-minutes", type=float, default=60.0, help="length of the memory-test file")
     p.add_argument("--skip", nargs="*", default=[], choices=["paper", "long"], help="parts to skip")
     p.add_argument("--band", default="full", choices=["full", "paper"], help="separate.py --band")
-    p.add_argument("--backends", nargs="+", default=["onnx", "tflite", "keras"], choices=["onnx", "tflite", "keras"],
+    p.add_argument("--backends", nargs="+", default=["openvino", "onnx", "tflite", "keras"],
+                   choices=["openvino", "onnx", "tflite", "keras"],
                    help="separate.py --backend values to time with the shipped model")
     p.add_argument("--input", default="wav", choices=["wav", "m4a"], help="the timed songs' format")
     p.add_argument("--wiener", nargs="+", type=int, default=[None], metavar="N",

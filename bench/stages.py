@@ -24,8 +24,8 @@ from common import print_machine  # noqa: E402
 # stage -> (module file, function[@class]) whose cumulative times it sums (a call from another function
 # of the same stage, as soft_mask inside vocal_spectrum, is counted once: in its caller)
 STAGES = {
-    "decode (to the scratch WAV) and reading": [("separation.py", "__init__@AudioSource"),
-                                                ("separation.py", "read@AudioSource")],
+    "decode and reading": [("separation.py", "__init__@AudioSource"),
+                           ("separation.py", "read@AudioSource")],
     "resampling to 11025 Hz": [("audio.py", "resample")],
     "STFTs (model domain and full band)": [("audio.py", "spectrogram")],
     "model (scaler + U-Net + inverse)": [("separation.py", "forward")],

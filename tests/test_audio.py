@@ -103,6 +103,26 @@ def test_in_process_decode_matches_the_ffmpeg_program(m4a, tmp_path, monkeypatch
 
 
 @pytest.mark.skipif(not audio.has_pyav(), reason="PyAV not installed")
+def test_a_song_is_decoded_into_memory_and_a_long_recording_to_scratch(m4a, tmp_path, monkeypatch):
+    import separation
+    scratch_dir = tmp_path / "scratch"
+    scratch_dir.mkdir()
+    in_memory = separation.AudioSource(m4a, offset=0.5, duration=1.0, scratch=scratch_dir)
+    assert in_memory._samples is not None and not list(scratch_dir.glob("*.wav"))
+    expected = in_memory.read(-100, in_memory.frames + 200)          # zero-padded outside the range
+    monkeypatch.setattr(audio, "DECODE_BLOCK", 4096)                    # several blocks
+    monkeypatch.setattr(separation, "IN_MEMORY_BYTES", 3 * 4096 * 2 * 4)  # spills after the fourth
+    spilled = separation.AudioSource(m4a, offset=0.5, duration=1.0, scratch=scratch_dir)
+    assert spilled._samples is None and len(list(scratch_dir.glob("*.wav"))) == 1
+    assert (spilled.sr, spilled.channels, spilled.frames) == (in_memory.sr, 2, 22050)
+    np.testing.assert_array_equal(spilled.read(-100, spilled.frames + 200), expected)
+    assert not expected[:100].any() and not expected[-100:].any() and expected[100:-100].any()
+    spilled.close()
+    in_memory.close()
+    assert not list(scratch_dir.glob("*.wav"))                              # the scratch WAV went with close()
+
+
+@pytest.mark.skipif(not audio.has_pyav(), reason="PyAV not installed")
 def test_in_process_decode_refuses_non_audio_in_one_line(tmp_path):
     for name, data in (("junk.m4a", b"\x00\x00\x00\x18ftypM4A " + b"garbage" * 300), ("text.mka", b"hello" * 500)):
         (tmp_path / name).write_bytes(data)
@@ -117,7 +137,7 @@ def test_untrusted_files_are_decoded_in_a_child_process(m4a, tiny_run, tmp_path,
     def not_here(*args):
         raise AssertionError("decoded in the calling process")
 
-    monkeypatch.setattr(audio, "decode_to_wav", not_here)
+    monkeypatch.setattr(audio, "decode_blocks", not_here)          # PyAV in this process
     monkeypatch.setattr(separation.shutil, "which", lambda name: None)      # no ffmpeg program: PyAV in a child
     separator = separation.Separator.from_run(tiny_run)
     paths = separator.separate_to_file(m4a, tmp_path / "out", isolate=True)

@@ -100,10 +100,14 @@ def test_names_from_input_files_stay_inside_the_output_folder(tiny_run, tmp_path
 
 def test_sigterm_mid_separation_leaves_nothing(tiny_run, tmp_path):
     wav = _song(tmp_path / "long.wav", 240.0, sr=22050, channels=2)
-    m4a = encode(wav, tmp_path / "long.m4a", "-c:a", "aac")        # decoded through ffmpeg to scratch
+    m4a = encode(wav, tmp_path / "long.m4a", "-c:a", "aac")        # decoded by FFmpeg
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "separate.py"), str(m4a), "--run", str(tiny_run),
-                             "--out", str(out), "--chunk-windows", "2"], stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    # separate.py with the in-memory limit at 1 MB: the decode goes to the scratch folder, as a long
+    # recording's does
+    probe = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import separation, separate\n"
+             "separation.IN_MEMORY_BYTES = 1 << 20\n"
+             f"separate.main([{str(m4a)!r}, '--run', {str(tiny_run)!r}, '--out', {str(out)!r}, '--chunk-windows', '2'])")
+    proc = subprocess.Popen([sys.executable, "-c", probe], stderr=subprocess.PIPE, text=True, cwd=ROOT)
     deadline = time.time() + 120
     while time.time() < deadline and not list(out.rglob("*.partial.wav")):
         assert proc.poll() is None, proc.stderr.read()

@@ -1,4 +1,7 @@
+import json
+import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -211,6 +214,23 @@ def test_freed_memory_is_kept_for_reuse_on_glibc():
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's")
     assert hardware.reuse_freed_memory() is True
+
+
+def test_a_separator_leaves_every_openblas_on_one_thread():
+    # in a fresh process: the limit is process-wide
+    pytest.importorskip("threadpoolctl")
+    probe = ("import sys; sys.path.insert(0, %r)\n"
+             "import hardware, threadpoolctl, scipy.linalg\n"
+             "before = [i['num_threads'] for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas']\n"
+             "assert hardware.one_blas_thread() is True\n"
+             "after = [i['num_threads'] for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas']\n"
+             "print(before, after)" % str(ROOT))
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "OPENBLAS_NUM_THREADS": "2"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    before, after = (json.loads(part) for part in out.stdout.strip().replace("] [", "]|[").split("|"))
+    assert before and all(n == 2 for n in before)      # NumPy's and SciPy's own OpenBLAS
+    assert after and all(n == 1 for n in after)
 
 
 @pytest.mark.parametrize("sr,shift", [(44100, 0.0), (44100, 0.004), (48000, 0.0), (8000, 0.0)])
