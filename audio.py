@@ -447,20 +447,36 @@ def waveform(spec: np.ndarray, n_fft: int, hop: int, length: int) -> np.ndarray:
     frames *= window
     total = n_fft + hop * (n_frames - 1)
     out = np.zeros(total, np.float32)
-    norm = np.zeros(total, np.float32)
     if n_fft % hop == 0:      # frames tile in n_fft / hop blocks of hop samples: a few big adds
-        blocks, out_blocks, norm_blocks = n_fft // hop, out.reshape(-1, hop), norm.reshape(-1, hop)
-        for k in range(blocks):
+        out_blocks = out.reshape(-1, hop)
+        for k in range(n_fft // hop):
             out_blocks[k:k + n_frames] += frames[:, k * hop:(k + 1) * hop]
-            norm_blocks[k:k + n_frames] += window[k * hop:(k + 1) * hop] ** 2
     else:
         for i in range(n_frames):
             out[i * hop:i * hop + n_fft] += frames[i]
-            norm[i * hop:i * hop + n_fft] += window ** 2
-    nonzero = norm > np.finfo(np.float32).tiny
-    out[nonzero] /= norm[nonzero]
+    out *= _overlap_gain(n_fft, hop, n_frames)
     out = out[n_fft // 2:n_fft // 2 + length]
     return np.pad(out, (0, length - len(out)))
+
+
+@functools.lru_cache(maxsize=16)
+def _overlap_gain(n_fft: int, hop: int, n_frames: int) -> np.ndarray:
+    """1 / the summed squared window of n_frames overlapping frames (0 where that sum vanishes): the
+    same for every channel and every chunk of a song, so computed once (read-only)."""
+    window_sq = _hann(n_fft) ** 2
+    total = n_fft + hop * (n_frames - 1)
+    norm = np.zeros(total, np.float32)
+    if n_fft % hop == 0:
+        norm_blocks = norm.reshape(-1, hop)
+        for k in range(n_fft // hop):
+            norm_blocks[k:k + n_frames] += window_sq[k * hop:(k + 1) * hop]
+    else:
+        for i in range(n_frames):
+            norm[i * hop:i * hop + n_fft] += window_sq
+    gain = np.zeros(total, np.float32)
+    np.divide(1.0, norm, out=gain, where=norm > np.finfo(np.float32).tiny)
+    gain.flags.writeable = False
+    return gain
 
 
 PHASES = ("mixture", "griffin-lim")

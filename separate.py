@@ -17,6 +17,7 @@ This is the command line only; the work is done by separation.Separator (the lib
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -172,5 +173,19 @@ def separate_all(args) -> None:
         raise SystemExit(1)
 
 
+def run_as_command(argv=None) -> None:
+    """main() as the command: a stopped run (Ctrl-C, SIGTERM), once its clean-up is done, exits without
+    the interpreter's teardown, where a runtime's worker threads stopped mid-operation could crash
+    the process (SIGSEGV instead of exit status 143, seen under load)."""
+    try:
+        main(argv)
+    except SystemExit as exc:
+        if exc.code in (130, 143):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.code)
+        raise
+
+
 if __name__ == "__main__":
-    main()
+    run_as_command()

@@ -493,8 +493,9 @@ def vocal_spectrum(mix_spec: np.ndarray, ratios: np.ndarray, wiener_iterations: 
     if wiener_iterations <= 0:
         return mix_spec * soft_mask(ratios)
     import filtering
-    mix_mag = np.abs(mix_spec)
-    v = np.stack([r * mix_mag for r in ratios], axis=-1)                          # (bins, T, channels, 2)
+    # The filter's sources V_j = r_j |X| enter only through its soft-mask start V_j / (eps + sum V),
+    # where |X| cancels (up to eps): the ratios themselves save a product and a stack of every plane.
+    v = np.moveaxis(ratios, 0, -1)                                                 # (bins, T, channels or 1, 2)
     return filtering.wiener(v, mix_spec, wiener_iterations, sources=[0])[..., 0].astype(np.complex64, copy=False)
 
 

@@ -106,7 +106,7 @@ def test_sigterm_mid_separation_leaves_nothing(tiny_run, tmp_path):
     # recording's does
     probe = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import separation, separate\n"
              "separation.IN_MEMORY_BYTES = 1 << 20\n"
-             f"separate.main([{str(m4a)!r}, '--run', {str(tiny_run)!r}, '--out', {str(out)!r}, '--chunk-windows', '2'])")
+             f"separate.run_as_command([{str(m4a)!r}, '--run', {str(tiny_run)!r}, '--out', {str(out)!r}, '--chunk-windows', '2'])")
     proc = subprocess.Popen([sys.executable, "-c", probe], stderr=subprocess.PIPE, text=True, cwd=ROOT)
     deadline = time.time() + 120
     while time.time() < deadline and not list(out.rglob("*.partial.wav")):
