@@ -52,7 +52,9 @@ def ours(out: Path, run_dir: str | None, band: str, wiener_iterations: int, chan
     from separation import Separator
     separator = Separator.from_run(run_dir, band=band, wiener_iterations=wiener_iterations, channels=channels,
                                    speeds=speeds, backend=backend)
-    return lambda song: separator.separate_to_file(song, out)
+    separate_song = lambda song: separator.separate_to_file(song, out)   # noqa: E731
+    separate_song.backend = separator.backend
+    return separate_song
 
 
 class Spleeter:
@@ -131,7 +133,8 @@ def worker(args) -> None:
     # its own untimed pass (its larger batches are new shapes to onnxruntime and PyTorch: a first
     # pass ran at 38x, the next at 58x)
     long = timed(separate_song, [Path(args.long_file)]) if args.long_file else []
-    (out / "seconds.json").write_text(json.dumps({"songs": seconds, "long": long}))
+    (out / "seconds.json").write_text(json.dumps({"songs": seconds, "long": long,
+                                                  "backend": getattr(separate_song, "backend", None)}))
 
 
 def write_long_file(songs: list[str], path: Path) -> float:
@@ -255,7 +258,8 @@ def main() -> None:
             subprocess.run(cmd, check=True, cwd=ROOT)
             seconds = json.loads((folder / "seconds.json").read_text())
             rows[key] = {**row_scores(score_system(store, folder, args.jobs)), "seconds": sum(seconds["songs"]),
-                         "realtime_factor": audio_seconds / sum(seconds["songs"]), "channels": mode}
+                         "realtime_factor": audio_seconds / sum(seconds["songs"]), "channels": mode,
+                         "backend": seconds.get("backend")}
             if seconds["long"]:
                 rows[key].update(long_seconds=seconds["long"][0], long_realtime_factor=long_audio_seconds / seconds["long"][0])
     baselines = scoring.evaluate_baselines(store, ["museval"], args.jobs, ROOT / "results" / "baselines")
@@ -293,9 +297,10 @@ def main() -> None:
         summary = "; ".join(speed_lines)
         text += "\n\n" + summary[0].upper() + summary[1:] + "."
         print(text.splitlines()[-1])
+    backends = sorted({row["backend"] for row in rows.values() if row.get("backend")})
     header = (f"# Ours vs Spleeter vs baselines ({time.strftime('%Y-%m-%d')})\n\n"
               f"{store.n_songs} {args.split} songs of {args.test_data} ({audio_seconds:.0f} s of audio); machine: {describe_machine()}; "
-              f"our model: `{run_dir}`, test-time speeds {' '.join(f'{x:g}' for x in speeds)} ({speeds_when}).\nmuseval protocol of evaluate.py (mono 11025 Hz, median over 1 s frames, "
+              f"our model: `{run_dir}` ({', '.join(backends) or 'backend not recorded'}), test-time speeds {' '.join(f'{x:g}' for x in speeds)} ({speeds_when}).\nmuseval protocol of evaluate.py (mono 11025 Hz, median over 1 s frames, "
               f"median over songs, dB); speed = audio seconds / seconds from decoding to written files, model "
               f"loaded and warmed up on one song first (untimed) for both; 'one file' = the same songs decoded and "
               f"concatenated into one 44.1 kHz stereo WAV, separated after the songs, once untimed, then timed (not scored).\n\nCommand: `{command}`\n\n")

@@ -92,21 +92,27 @@ def test_openvino_precision_is_checked(exported_run, monkeypatch):
         separation.load_window_model(exported_run, "openvino")
 
 
-@needs_shared_data("musdb18-7")
-def test_openvino_and_onnxruntime_give_the_same_stems_on_a_real_song(tmp_path):
-    pytest.importorskip("openvino")
-    pytest.importorskip("onnxruntime")
+def real_song_stems(backends: tuple[str, ...], tmp_path) -> list[dict[str, np.ndarray]]:
+    """The shipped model's stems of the first MUSDB18-7 test song, one dict per backend."""
     pretrained = ROOT / "pretrained"
     if separation.current_export(pretrained, "onnx") is None:
         pytest.skip("pretrained/model.onnx missing or stale: python export.py pretrained")
     song = sorted((SHARED_DATA / "musdb18-7" / "test").glob("*.stem.mp4"))[0]
-    stems = {}
-    for backend in ("openvino", "onnx"):
+    stems = []
+    for backend in backends:
         paths = separation.Separator.from_run(pretrained, backend=backend).separate_to_file(song, tmp_path / backend)
-        stems[backend] = {k: sf.read(str(p))[0] for k, p in paths.items()}
+        stems.append({k: sf.read(str(p))[0] for k, p in paths.items()})
+        assert stems[-1]["vocals"].shape == stems[0]["vocals"].shape
+    return stems
+
+
+@needs_shared_data("musdb18-7")
+def test_openvino_and_onnxruntime_give_the_same_stems_on_a_real_song(tmp_path):
+    pytest.importorskip("openvino")
+    pytest.importorskip("onnxruntime")
+    openvino, onnx = real_song_stems(("openvino", "onnx"), tmp_path)
     for stem in separation.STEMS:
-        a, b = stems["openvino"][stem], stems["onnx"][stem]
-        assert a.shape == b.shape
+        a, b = openvino[stem], onnx[stem]
         # stated tolerance: the stems agree to 30 dB signal-to-difference (bfloat16 where the CPU has
         # it; validation SDR moved by under 0.01 dB, README)
         snr = 10 * np.log10(np.sum(b ** 2) / np.sum((a - b) ** 2))
@@ -116,17 +122,9 @@ def test_openvino_and_onnxruntime_give_the_same_stems_on_a_real_song(tmp_path):
 @needs_shared_data("musdb18-7")
 def test_onnx_and_keras_give_the_same_stems_on_a_real_song(tmp_path):
     pytest.importorskip("onnxruntime")
-    pretrained = ROOT / "pretrained"
-    if separation.current_export(pretrained, "onnx") is None:
-        pytest.skip("pretrained/model.onnx missing or stale: python export.py pretrained")
-    song = sorted((SHARED_DATA / "musdb18-7" / "test").glob("*.stem.mp4"))[0]
-    stems = {}
-    for backend in ("onnx", "keras"):
-        paths = separation.Separator.from_run(pretrained, backend=backend).separate_to_file(song, tmp_path / backend)
-        stems[backend] = {k: sf.read(str(p))[0] for k, p in paths.items()}
+    onnx, keras = real_song_stems(("onnx", "keras"), tmp_path)
     for stem in separation.STEMS:
-        a, b = stems["onnx"][stem], stems["keras"][stem]
-        assert a.shape == b.shape
+        a, b = onnx[stem], keras[stem]
         # stated tolerance: 1e-4 absolute on samples in [-1, 1] (float32 reordering in the network)
         assert np.max(np.abs(a - b)) < 1e-4, (stem, np.max(np.abs(a - b)))
 

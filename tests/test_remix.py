@@ -297,6 +297,24 @@ def test_wiener_filter_is_norberts(channels, iterations, rng):
     np.testing.assert_allclose(ours.transpose(1, 0, 2, 3), expected, atol=1e-5 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("iterations", [1, 2])
+def test_the_stereo_filter_on_threads_is_the_one_thread_filter(iterations, rng, monkeypatch):
+    norbert = pytest.importorskip("norbert")
+    import filtering
+    x = (3 * (rng.standard_normal((61, 40, 2)) + 1j * rng.standard_normal((61, 40, 2)))).astype(np.complex64)
+    v = (np.abs(x).mean(-1)[..., None, None] * rng.uniform(0, 1, (61, 40, 1, 2))).astype(np.float32)
+    x[5, 3, 0] = 40                     # the loudest bin (norbert's scaling) in the first block only
+    one_thread = filtering.wiener(v, x, iterations)
+    monkeypatch.setattr(filtering, "MIN_THREADED_POINTS", 0)
+    monkeypatch.setattr(filtering.os, "cpu_count", lambda: 3)
+    assert [(b.start, b.stop) for b in filtering.bin_blocks(61, 40)] == [(0, 20), (20, 40), (40, 61)]
+    threaded = filtering.wiener(v, x, iterations)
+    np.testing.assert_array_equal(threaded, one_thread)
+    expected = norbert.wiener(np.repeat(v, 2, axis=2).transpose(1, 0, 2, 3).copy(), x.transpose(1, 0, 2).copy(),
+                              iterations).transpose(1, 0, 2, 3)
+    np.testing.assert_allclose(threaded, expected, atol=1e-5 * np.abs(expected).max())
+
+
 def test_init_from_keeps_the_vocals_head_and_adds_an_accompaniment_head(tiny_run):
     import model
     import normalize
