@@ -399,9 +399,13 @@ def n_frames(n_samples: int) -> int:
     return 1 + n_samples // HOP
 
 
+@functools.lru_cache(maxsize=8)
 def _hann(n_fft: int) -> np.ndarray:
-    """Periodic Hann window (scipy.signal.get_window("hann", n_fft), librosa's default)."""
-    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+    """Periodic Hann window (scipy.signal.get_window("hann", n_fft), librosa's default); read-only,
+    made once per size (every STFT of every chunk asks for it)."""
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+    window.flags.writeable = False
+    return window
 
 
 def spectrogram(wave: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
