@@ -23,6 +23,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -250,6 +251,13 @@ class ShortRead(Exception):
         self.path, self.promised, self.decoded = path, promised, decoded
 
 
+def _drain(held: list[np.ndarray], blocks) -> Iterator[np.ndarray]:
+    """The held blocks, each let go once yielded, then the rest of `blocks`, one at a time."""
+    while held:
+        yield held.pop(0)
+    yield from blocks
+
+
 class AudioSource:
     """Random access to a decoded file without holding a long one in RAM (the interface
     SongSeparator reads).
@@ -317,7 +325,7 @@ class AudioSource:
                                       "stream from it)")
         try:
             if held is not None:
-                audio.write_wav_blocks(Path(self._tmp.name), self.sr, [*held, *blocks])
+                audio.write_wav_blocks(Path(self._tmp.name), self.sr, _drain(held, blocks))
             elif audio.has_pyav() and not (self.isolate and shutil.which("ffmpeg")):
                 # an untrusted file is decoded in a child process (the ffmpeg program where there is one)
                 audio.decode_to_wav_isolated(self.path, Path(self._tmp.name))

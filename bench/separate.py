@@ -133,6 +133,8 @@ def main() -> None:
                       f"{seconds / wall:5.1f}x; peak RSS {rss} MB", flush=True)
         if "long" not in args.skip:
             long_song = make_song(tmp / "long.wav", args.long_minutes * 60)
+            if args.input == "m4a":            # decoded in memory up to IN_MEMORY_BYTES, then to scratch
+                long_song = encode_m4a(long_song)
             label, run_dir, backend = models[0]
             wall, rss, _ = run_separate(long_song, run_dir, tmp / "out", ["--band", args.band, "--backend", backend])
             print(f"  {args.long_minutes:g}-minute file, {label} ({backend}): peak RSS {rss} MB (target <= 1024), "
