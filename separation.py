@@ -23,6 +23,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,6 +141,8 @@ class ExportedWindowModel(WindowModel):
                 "INFERENCE_PRECISION_HINT": openvino_precision(core)})
             self.precision = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()   # "f32" or "bf16"
             self.request, self.output = compiled.create_infer_request(), compiled.output(0)
+            # one infer request serves one call at a time (an onnxruntime session takes concurrent runs)
+            self.request_lock = threading.Lock()
         else:
             from ai_edge_litert.interpreter import Interpreter
             self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
@@ -151,7 +154,8 @@ class ExportedWindowModel(WindowModel):
         if self.backend == "onnx":
             return self.session.run(None, {self.input_name: mix})[0]
         if self.backend == "openvino":
-            return self.request.infer({0: mix})[self.output].copy()
+            with self.request_lock:
+                return self.request.infer({0: mix})[self.output].copy()
         if self.allocated_batch != len(mix):       # the batch dimension is open: resize on change
             self.interpreter.resize_tensor_input(self.input_index, mix.shape)
             self.interpreter.allocate_tensors()

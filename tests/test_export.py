@@ -83,6 +83,29 @@ def test_openvino_runs_the_onnx_export_like_the_keras_graph(exported_run, monkey
     assert difference <= tolerance * np.max(np.abs(expected)), (precision, difference)
 
 
+def test_openvino_calls_from_several_threads_get_their_own_results(exported_run):
+    pytest.importorskip("openvino")
+    import threading
+    if not (exported_run / "model.onnx").exists():
+        export.export(exported_run, "onnx")
+    window_model = separation.load_window_model(exported_run, "openvino")
+    batches = [export.check_windows(2, seed=seed) for seed in range(4)]
+    expected = [window_model.forward(b) for b in batches]
+    got = [None] * len(batches)
+
+    def call(i: int) -> None:
+        for _ in range(5):
+            got[i] = window_model.forward(batches[i])
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(batches))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_openvino_precision_is_checked(exported_run, monkeypatch):
     pytest.importorskip("openvino")
     if not (exported_run / "model.onnx").exists():
