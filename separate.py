@@ -104,9 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "input. Default: the model's own recorded choice (both shipped models: 1 0.944 1.059 for "
                         "mono songs; the quality model also with --channels mix)")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="what runs the model: onnx (onnxruntime) or tflite (LiteRT) run the run's export without "
-                        "TensorFlow (python export.py RUN); keras needs TensorFlow; auto = the fastest available "
-                        "(onnx, then tflite, then keras)")
+                   help="what runs the model: openvino (OpenVINO, bfloat16 on CPUs that have it), onnx (onnxruntime) "
+                        "or tflite (LiteRT) run the run's export without TensorFlow (python export.py RUN); keras "
+                        "needs TensorFlow; auto = the fastest installed (openvino, then onnx, then tflite, then keras)")
     p.add_argument("--chunk-windows", type=_number(int, 1, True), default=20, help="model windows (2.97 s each) per chunk")
     p.add_argument("--batch-size", type=_number(int, 1, True), default=8, help="model windows per forward pass")
     return p
