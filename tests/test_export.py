@@ -48,11 +48,16 @@ def auto_backend() -> str:
     return next(b for b in separation.AUTO_ORDER if separation._importable(separation.RUNTIMES[b]))
 
 
-def test_auto_backend_uses_an_export_only_while_it_matches_the_weights(exported_run):
+def test_auto_backend_uses_an_export_only_while_it_matches_the_weights(exported_run, monkeypatch):
     pytest.importorskip("onnxruntime")
     if not (exported_run / "model.onnx").exists():
         export.export(exported_run, "onnx")
     assert separation.load_window_model(exported_run).backend == auto_backend()
+    # the musician's light install (no OpenVINO): onnxruntime
+    importable = separation._importable
+    with monkeypatch.context() as patch:
+        patch.setattr(separation, "_importable", lambda module: module != "openvino" and importable(module))
+        assert separation.load_window_model(exported_run).backend == "onnx"
     record_path = exported_run / separation.EXPORT_RECORD
     records = json.loads(record_path.read_text())
     records["model.onnx"]["weights_sha1"] = "0" * 16                       # as if retrained since
