@@ -141,7 +141,7 @@ def separate_all(args) -> None:
         separator = Separator.from_run(run_dir, args.band, args.mask_extension,
                                        args.chunk_windows, args.batch_size, args.backend, args.phase,
                                        args.wiener_iterations, args.channels, args.speeds)
-    except runs.RunError as exc:
+    except (runs.RunError, ValueError) as exc:      # no model, or a setting it cannot take
         raise SystemExit(f"separate: {exc}")
     print(f"separate: model {separator.run_dir} ({separator.backend})", file=sys.stderr)
     started, done, failed, seconds = time.time(), 0, 0, 0.0

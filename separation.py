@@ -114,7 +114,7 @@ class ExportedWindowModel(WindowModel):
 
     backend "onnx": RUN/model.onnx through onnxruntime; "openvino": the same file through OpenVINO's
     CPU plugin, in the precision openvino_precision gives (bfloat16 where the CPU has bfloat16
-    instructions: AVX512-BF16 or AMX; openvino_precision); "tflite": RUN/model.tflite through LiteRT.
+    instructions: AVX512-BF16 or AMX); "tflite": RUN/model.tflite through LiteRT.
     The export holds the scaler, the network and the inverse, so nothing else of the run is needed
     but its config.json (for names and provenance).
     """
@@ -184,6 +184,8 @@ def openvino_precision(core) -> str:
     if wanted != "auto":
         return wanted
     return "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
+
+
 ONNX_OPSET = 17                        # the opset export.py (and bench/arch_speed.py) write ONNX graphs in
 EXPORT_RECORD = "export.json"          # which weights each export was made from
 

@@ -52,8 +52,10 @@ def ours(out: Path, run_dir: str | None, band: str, wiener_iterations: int, chan
     from separation import Separator
     separator = Separator.from_run(run_dir, band=band, wiener_iterations=wiener_iterations, channels=channels,
                                    speeds=speeds, backend=backend)
-    separate_song = lambda song: separator.separate_to_file(song, out)   # noqa: E731
-    separate_song.backend = separator.backend
+    def separate_song(song: Path) -> None:
+        separator.separate_to_file(song, out)
+
+    separate_song.backend = separator.backend          # recorded in the table
     return separate_song
 
 
