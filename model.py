@@ -38,7 +38,7 @@ def _conv_block(x, filters: int, name: str):
     return x
 
 
-def _paper_unet(inputs, base: int, outputs: int = 1):
+def _paper_unet(inputs, base: int, outputs: int = 1, dropout: float = 0.0):
     from keras import layers
     x, skips = inputs, []
     for level in range(PAPER_DEPTH):
@@ -51,6 +51,8 @@ def _paper_unet(inputs, base: int, outputs: int = 1):
         x = layers.Conv2DTranspose(filters, 2, strides=2, padding="same", name=f"up{level + 1}")(x)
         x = layers.Concatenate(name=f"skip{level + 1}")([x, skips[level]])
         x = _conv_block(x, filters, f"dec{level + 1}")
+        if dropout and level >= PAPER_DEPTH - 4:         # the three deepest decoder blocks, as Jansson's
+            x = layers.Dropout(dropout, name=f"dec{level + 1}_dropout")(x)
     return layers.Conv2D(outputs, 1, name="output_conv")(x)
 
 
@@ -78,7 +80,7 @@ def frame_multiple(arch: str) -> int:
 
 
 def build_unet(base_filters: int = 64, arch: str = "paper", target: str = "direct",
-               frames: int | None = audio.WINDOW_FRAMES):
+               frames: int | None = audio.WINDOW_FRAMES, dropout: float = 0.0):
     """Build an uncompiled U-Net for (N_BINS, WINDOW_FRAMES, 1) windows.
 
     Args:
@@ -89,13 +91,20 @@ def build_unet(base_filters: int = 64, arch: str = "paper", target: str = "direc
             (two linear channels).
         frames: window length; None = any multiple of frame_multiple(arch), with the same weights
             (bench/postfilter.py --shifts 0 runs a song as one window).
+        dropout: arch="paper" only: dropout rate after its three deepest decoder blocks (0 = none, the
+            paper's network). Dropout has no weights and is off at inference, so a run trained with it
+            loads into the network built without it.
     """
     import keras
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; choose one of {ARCHS}")
+    if dropout and arch != "paper":
+        raise ValueError(f"dropout is an option of the paper U-Net; arch {arch!r} has its own (Jansson's 0.5)")
     targets.check(target)
     inputs = keras.Input((INPUT_SHAPE[0], frames, *INPUT_SHAPE[2:]), name="mix_mag")
-    features = (_paper_unet if arch == "paper" else _jansson_unet)(inputs, base_filters, len(targets.sources(target)))
+    n_sources = len(targets.sources(target))
+    features = _paper_unet(inputs, base_filters, n_sources, dropout) if arch == "paper" else \
+        _jansson_unet(inputs, base_filters, n_sources)
     outputs = targets.output_layer(features, inputs, target)
     return keras.Model(inputs, outputs, name=f"unet_{arch}_{base_filters}_{target}")
 

@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--freeze-batchnorm", action="store_true",
                    help="keep the BatchNormalization layers in inference mode (statistics, scale and offset "
                         "fixed): for fine-tuning an --init-from run on small batches")
+    g.add_argument("--dropout", type=float, default=0.0, metavar="RATE",
+                   help="--arch paper: dropout after the three deepest decoder blocks, as Jansson's U-Net has "
+                        "(regularization for small data); 0 = none, the paper's network")
     g.add_argument("--reduce-lr-on-plateau", action="store_true",
                    help="halve the learning rate after 2 epochs without validation improvement (report 001)")
     g.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
@@ -266,7 +269,7 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
             losses.register()              # a resume.keras that names the SDR loss loads
             net = keras.models.load_model(resume_file)
         else:
-            net = model_lib.build_unet(args.base_filters, args.arch, args.target)
+            net = model_lib.build_unet(args.base_filters, args.arch, args.target, dropout=args.dropout)
             if args.init_from:
                 config["init_from"] = init_from(net, args.init_from, args.seed)
                 runs.write_json(run_dir / "config.json", config)

@@ -383,3 +383,26 @@ def test_init_from_a_narrower_run_grows_it(tiny_run):
     x = check_windows(2, seed=0)
     expected = np.asarray(old(x, training=False))
     assert np.abs(np.asarray(net(x, training=False)) - expected).max() < 0.1 * np.abs(expected).max() + 1e-6
+
+
+def test_dropout_trains_is_recorded_and_loads_into_the_plain_network(tiny_cache, tmp_path, rng):
+    """--dropout adds weightless layers that are active only in training: the run's weights load into
+    the network built without them (runs.load_run, separation, export) and predict the same there."""
+    net = model_lib.build_unet(4, "paper", "direct2", dropout=0.5)
+    assert [layer.name for layer in net.layers if "dropout" in layer.name] == ["dec4_dropout", "dec3_dropout",
+                                                                              "dec2_dropout"]
+    windows = rng.random((2, *model_lib.INPUT_SHAPE)).astype("float32")
+    # batch norm uses the batch's statistics in training, so two training calls differ only by dropout
+    assert not np.allclose(net(windows, training=True), net(windows, training=True))
+    inference = net(windows, training=False)
+    np.testing.assert_array_equal(net(windows, training=False), inference)    # dropout off at inference
+    path = tmp_path / "dropout.weights.h5"
+    net.save_weights(path)
+    plain = model_lib.build_unet(4, "paper", "direct2")
+    plain.load_weights(path)
+    np.testing.assert_allclose(plain(windows, training=False), inference, atol=1e-6)
+    with pytest.raises(ValueError, match="dropout"):
+        model_lib.build_unet(4, "jansson", "direct2", dropout=0.5)
+    config = _train(tiny_cache, tmp_path / "run", "--epochs", "1", "--dropout", "0.3", "--target", "direct2")
+    assert config["status"] == "complete" and config["args"]["dropout"] == 0.3
+    runs.load_run(tmp_path / "run")
