@@ -91,10 +91,26 @@ def onednn_state() -> str:
     return "on" if value.strip().lower() in ("1", "true", "yes", "on") else "off"
 
 
+# Environment variables that cap the instruction sets libraries dispatch to (oneDNN in TensorFlow,
+# OpenVINO and PyTorch; OpenVINO's own kernels; PyTorch's ATen; MKL), and the precision separation
+# asks OpenVINO for: set together they make an AVX-512/AMX machine run the kernels of an AVX2-only
+# one (README, "Session 16"), so a figure measured under them must say so.
+ISA_CAP_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "OV_CPU_MAX_ISA", "ATEN_CPU_CAPABILITY",
+                     "MKL_ENABLE_INSTRUCTIONS", "SEPARATE_OPENVINO_PRECISION")
+
+
+def isa_caps() -> dict[str, str]:
+    """The ISA_CAP_VARIABLES set in this process's environment."""
+    return {name: os.environ[name] for name in ISA_CAP_VARIABLES if os.environ.get(name)}
+
+
 def describe(with_tensorflow: bool = True) -> str:
-    """One header line for benchmarks and logs: CPU, cores, ISA flags, TensorFlow and oneDNN."""
+    """One header line for benchmarks and logs: CPU, cores, ISA flags (and any caps on them),
+    TensorFlow and oneDNN."""
     info = cpu_info()
     line = f"CPU: {info['model']}, {info['cores']} cores, flags {' '.join(info['flags']) or 'none of ' + '/'.join(ISA_FLAGS)}"
+    if caps := isa_caps():
+        line += " (capped: " + " ".join(f"{name}={value}" for name, value in caps.items()) + ")"
     backend = keras_backend()
     if backend != "tensorflow":
         line += (f"; Keras backend {backend} {backend_version()[backend]}, "

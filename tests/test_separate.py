@@ -216,6 +216,16 @@ def test_freed_memory_is_kept_for_reuse_on_glibc():
     assert hardware.reuse_freed_memory() is True
 
 
+def test_the_machine_line_names_the_isa_caps_in_effect(monkeypatch):
+    import hardware
+    for name in hardware.ISA_CAP_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert "capped" not in hardware.describe(with_tensorflow=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.setenv("SEPARATE_OPENVINO_PRECISION", "f32")
+    assert "(capped: ONEDNN_MAX_CPU_ISA=AVX2 SEPARATE_OPENVINO_PRECISION=f32)" in hardware.describe(with_tensorflow=False)
+
+
 def test_a_separator_leaves_every_openblas_on_one_thread():
     # in a fresh process: the limit is process-wide
     pytest.importorskip("threadpoolctl")
