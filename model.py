@@ -51,7 +51,7 @@ def _paper_unet(inputs, base: int, outputs: int = 1, dropout: float = 0.0):
         x = layers.Conv2DTranspose(filters, 2, strides=2, padding="same", name=f"up{level + 1}")(x)
         x = layers.Concatenate(name=f"skip{level + 1}")([x, skips[level]])
         x = _conv_block(x, filters, f"dec{level + 1}")
-        if dropout and level >= PAPER_DEPTH - 4:         # the three deepest decoder blocks, as Jansson's
+        if dropout and level > 0:        # all but the full-resolution block: the three deepest, as Jansson's
             x = layers.Dropout(dropout, name=f"dec{level + 1}_dropout")(x)
     return layers.Conv2D(outputs, 1, name="output_conv")(x)
 

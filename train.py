@@ -164,6 +164,9 @@ def train_one(args, strategy=None) -> dict:
     if args.vocal_gain_db < 0 or (args.vocal_gain_db and args.online_remix):
         raise SystemExit(f"train: --vocal-gain-db wants a range >= 0 dB for the fixed windows (online remixing draws "
                          f"its own gains: --remix-gain); got {args.vocal_gain_db} with --online-remix {args.online_remix}")
+    if not 0 <= args.dropout < 1 or (args.dropout and args.arch != "paper"):
+        raise SystemExit(f"train: --dropout wants a rate in [0, 1) for --arch paper (the Jansson U-Net has its own); "
+                         f"got {args.dropout} with --arch {args.arch}")
     run_dir = Path(args.run_dir) if args.run_dir else args.runs_root / runs.run_name(args)
     if runs.is_complete_run(run_dir) and not args.force:
         print(f"train: {run_dir} is complete; skipped (--force retrains it)")

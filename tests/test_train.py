@@ -403,6 +403,9 @@ def test_dropout_trains_is_recorded_and_loads_into_the_plain_network(tiny_cache,
     np.testing.assert_allclose(plain(windows, training=False), inference, atol=1e-6)
     with pytest.raises(ValueError, match="dropout"):
         model_lib.build_unet(4, "jansson", "direct2", dropout=0.5)
+    for bad in (["--dropout", "1"], ["--dropout", "0.5", "--arch", "jansson"]):
+        with pytest.raises(SystemExit, match="--dropout"):
+            train.main(["--data", str(tiny_cache), "--run-dir", str(tmp_path / "bad"), *bad])
     config = _train(tiny_cache, tmp_path / "run", "--epochs", "1", "--dropout", "0.3", "--target", "direct2")
     assert config["status"] == "complete" and config["args"]["dropout"] == 0.3
     runs.load_run(tmp_path / "run")
