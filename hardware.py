@@ -95,8 +95,9 @@ def onednn_state() -> str:
 # OpenVINO and PyTorch; OpenVINO's own kernels; PyTorch's ATen; MKL), and the precision separation
 # asks OpenVINO for: set together they make an AVX-512/AMX machine run the kernels of an AVX2-only
 # one (README, "Session 16"), so a figure measured under them must say so.
+OPENVINO_PRECISION_VARIABLE = "SEPARATE_OPENVINO_PRECISION"      # read by separation.openvino_precision
 ISA_CAP_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "OV_CPU_MAX_ISA", "ATEN_CPU_CAPABILITY",
-                     "MKL_ENABLE_INSTRUCTIONS", "SEPARATE_OPENVINO_PRECISION")
+                     "MKL_ENABLE_INSTRUCTIONS", OPENVINO_PRECISION_VARIABLE)
 
 
 def isa_caps() -> dict[str, str]:
