@@ -17,6 +17,8 @@ mixture (real, imaginary), then each source's (real, imaginary) (`spectra_channe
 """
 from __future__ import annotations
 
+import math
+
 import audio
 import normalize
 
@@ -45,16 +47,37 @@ def get(loss: str, norm: str, scaler: str, n_sources: int):
     return register()(norm=norm, scaler=scaler, n_sources=n_sources, masked=loss == "sdrmask")
 
 
+def synthesis_window() -> "np.ndarray":
+    """The inverse STFT's window: the periodic Hann window over the sum of its squares at the frames'
+    overlaps (tf.signal.inverse_stft_window_fn's, a constant 1.5 for Hann at a quarter-frame hop), so
+    an unmodified spectrum's overlap-add returns the waveform away from the excerpt's edges."""
+    import numpy as np
+    window = audio._hann(audio.N_FFT).astype(np.float64)
+    overlaps = -(-audio.N_FFT // audio.HOP)
+    squares = np.pad(window ** 2, (0, overlaps * audio.HOP - audio.N_FFT)).reshape(overlaps, audio.HOP)
+    denominator = np.tile(squares.sum(axis=0), overlaps)[:audio.N_FFT]
+    return (window / denominator).astype(np.float32)
+
+
 def waveforms(real, imag):
-    """(batch, bins, frames, sources) real and imaginary STFT windows -> (batch, sources, samples)."""
-    import tensorflow as tf
-    spec = tf.complex(real, imag)                                  # (B, N_BINS, T, S)
-    spec = tf.transpose(spec, [0, 3, 2, 1])                        # (B, S, T, N_BINS)
-    nyquist = tf.zeros_like(spec[..., :1])
-    window = tf.signal.inverse_stft_window_fn(
-        audio.HOP, lambda n, dtype: tf.signal.hann_window(n, periodic=True, dtype=dtype))
-    return tf.signal.inverse_stft(tf.concat([spec, nyquist], axis=-1), audio.N_FFT, audio.HOP, audio.N_FFT,
-                                  window_fn=window)
+    """(batch, bins, frames, sources) real and imaginary STFT windows -> (batch, sources, samples).
+
+    The uncentred inverse STFT (inverse FFT with a zero Nyquist row, synthesis window, overlap-add of
+    frames HOP apart: (frames - 1) * HOP + N_FFT samples), written in keras.ops so that the SDR losses
+    train under every Keras backend (JAX on the GPU machine, which has no TensorFlow); numerically
+    tf.signal.inverse_stft with its inverse_stft_window_fn (tests/test_losses.py).
+    """
+    from keras import ops
+    real, imag = (ops.transpose(x, (0, 3, 2, 1)) for x in (real, imag))       # (B, S, T, N_BINS)
+    nyquist = ops.zeros_like(real[..., :1])
+    frames = ops.irfft((ops.concatenate([real, nyquist], axis=-1), ops.concatenate([imag, nyquist], axis=-1)),
+                       fft_length=audio.N_FFT) * ops.convert_to_tensor(synthesis_window(), dtype=real.dtype)
+    n_sources, n_frames = real.shape[1], real.shape[2]
+    overlaps = audio.N_FFT // audio.HOP            # N_FFT is a multiple of HOP: frames tile in blocks
+    blocks = ops.reshape(frames, (-1, n_sources, n_frames, overlaps, audio.HOP))
+    # block k of frame t lands in output block t + k: each block column padded to its place, then summed
+    summed = sum(ops.pad(blocks[:, :, :, k], ((0, 0), (0, 0), (k, overlaps - 1 - k), (0, 0))) for k in range(overlaps))
+    return ops.reshape(summed, (-1, n_sources, (n_frames + overlaps - 1) * audio.HOP))
 
 
 _SDR_CLASS = None
@@ -67,7 +90,7 @@ def register():
     if _SDR_CLASS is not None:
         return _SDR_CLASS
     import keras
-    import tensorflow as tf
+    from keras import ops
 
     @keras.saving.register_keras_serializable(package="vocal_separator")
     class WaveformSDR(keras.losses.Loss):
@@ -86,17 +109,17 @@ def register():
         def call(self, y_true, y_pred):
             s = self.n_sources
             mix_re, mix_im = y_true[..., s:s + 1], y_true[..., s + 1:s + 2]
-            mix_mag = tf.sqrt(mix_re ** 2 + mix_im ** 2)
+            mix_mag = ops.sqrt(mix_re ** 2 + mix_im ** 2)
             stats = normalize.fit(mix_mag, self.norm, self.scaler)
-            est_mag = tf.nn.relu(normalize.inverse(y_pred, stats))
-            safe = tf.maximum(mix_mag, 1e-12)
+            est_mag = ops.relu(normalize.inverse(y_pred, stats))
+            safe = ops.maximum(mix_mag, 1e-12)
             ref = waveforms(y_true[..., s + 2::2], y_true[..., s + 3::2])
             sdr = _sdr(ref, waveforms(est_mag * mix_re / safe, est_mag * mix_im / safe))
             if self.masked:
                 # separation.soft_mask of the two outputs, as the chain applies it to the mixture
-                mask = est_mag / tf.maximum(tf.reduce_sum(est_mag, axis=-1, keepdims=True), 1e-12)
+                mask = est_mag / ops.maximum(ops.sum(est_mag, axis=-1, keepdims=True), 1e-12)
                 sdr = (sdr + _sdr(ref, waveforms(mask * mix_re, mask * mix_im))) / 2
-            return -tf.reduce_mean(sdr, axis=-1)
+            return -ops.mean(sdr, axis=-1)
 
         def get_config(self):
             return {**super().get_config(), "norm": self.norm, "scaler": self.scaler, "n_sources": self.n_sources,
@@ -104,9 +127,9 @@ def register():
 
     def _sdr(ref, est):
         """(batch, sources) SDR in dB of (batch, sources, samples) waveforms."""
-        signal = tf.reduce_sum(ref ** 2, axis=-1)
-        error = tf.reduce_sum((ref - est) ** 2, axis=-1)
-        return 10.0 * (tf.math.log(signal + SDR_EPS) - tf.math.log(error + SDR_EPS)) / tf.math.log(10.0)
+        signal = ops.sum(ref ** 2, axis=-1)
+        error = ops.sum((ref - est) ** 2, axis=-1)
+        return (10.0 / math.log(10.0)) * (ops.log(signal + SDR_EPS) - ops.log(error + SDR_EPS))
 
     _SDR_CLASS = WaveformSDR
     return _SDR_CLASS

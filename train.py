@@ -217,8 +217,6 @@ def _train_locked(args, run_dir: Path, train_store, valid_store, strategy) -> di
             cfg.teacher = distill.Teacher(args.teacher, args.teacher_weight)
         except (ValueError, OSError) as exc:             # OSError includes runs.RunError
             raise SystemExit(f"train: --teacher {args.teacher}: {exc}")
-    if losses.needs_spectra(args.loss) and hardware.keras_backend() != "tensorflow":
-        raise SystemExit(f"train: --loss {args.loss} uses TensorFlow's inverse STFT; run it with KERAS_BACKEND=tensorflow")
     sampler = None
     if args.online_remix:
         import sources

@@ -17,20 +17,25 @@ sys.path.insert(0, {root!r})
 import numpy as np
 import export, normalize, runs, train
 train.main(["--data", {data!r}, "--run-dir", {run!r}, "--base-filters", "2", "--batch-size", "4", "--epochs", "1",
-            "--steps-per-epoch", "2", "--verbose", "0", "--target", "masked", "--norm", "time", "--scaler", "robust"])
+            "--steps-per-epoch", "2", "--verbose", "0", "--norm", "time", "--scaler", "robust", *{recipe!r}])
 net, config = runs.load_run({run!r})
 windows = export.check_windows(3, seed=1)
 x = np.asarray(normalize.transform(windows, normalize.fit(windows, "time", "robust")))
-np.save({out!r}, np.stack([x, np.asarray(net(x, training=False))]))
+np.savez({out!r}, x=x, prediction=np.asarray(net(x, training=False)))
 print("tensorflow loaded:", sys.modules.get("tensorflow") is not None)
 """
 
 
 @pytest.mark.slow
-def test_jax_training_without_tensorflow_loads_into_tensorflow(tiny_cache, tmp_path):
+@pytest.mark.parametrize("recipe", [
+    ["--target", "masked"],
+    # the shipped models' recipe: two sources and the waveform SDR loss (keras.ops inverse STFT)
+    ["--target", "direct2", "--loss", "sdrmask"],
+], ids=["masked-mae", "direct2-sdrmask"])
+def test_jax_training_without_tensorflow_loads_into_tensorflow(tiny_cache, tmp_path, recipe):
     pytest.importorskip("jax")
-    run_dir, out = tmp_path / "jax-run", tmp_path / "predictions.npy"
-    code = PROBE.format(root=str(ROOT), data=str(tiny_cache), run=str(run_dir), out=str(out))
+    run_dir, out = tmp_path / "jax-run", tmp_path / "predictions.npz"
+    code = PROBE.format(root=str(ROOT), data=str(tiny_cache), run=str(run_dir), out=str(out), recipe=recipe)
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
                             timeout=600)
@@ -38,10 +43,12 @@ def test_jax_training_without_tensorflow_loads_into_tensorflow(tiny_cache, tmp_p
     assert "tensorflow loaded: False" in result.stdout
     config = json.loads((run_dir / "config.json").read_text())
     assert config["hardware"]["keras_backend"] == "jax" and "jax" in config["versions"]
-    assert config["status"] == "complete"
+    assert config["status"] == "complete" and config["args"]["loss"] == (recipe[3] if len(recipe) > 2 else "mae")
+    assert np.isfinite(config["results"]["best_val_loss"])
 
     import runs                                           # this process: the TensorFlow backend
-    x, jax_prediction = np.load(out)
+    saved = np.load(out)
+    x, jax_prediction = saved["x"], saved["prediction"]
     net, _ = runs.load_run(run_dir)
     tf_prediction = np.asarray(net(x, training=False))
     np.testing.assert_allclose(tf_prediction, jax_prediction, atol=1e-4 * np.abs(jax_prediction).max())

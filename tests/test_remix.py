@@ -249,6 +249,29 @@ def test_sdr_loss_is_minus_the_waveform_sdr(rng):
     np.testing.assert_allclose(loss.call(y_true, mixture), 0.0, atol=0.05)   # twice the vocals: error = signal
 
 
+def test_sdr_loss_inverse_stft_is_tensorflows_and_inverts_the_excerpt(rng):
+    """losses.waveforms (keras.ops, so the SDR losses also train under JAX) = tf.signal.inverse_stft
+    with its inverse window, the inverse the loss used before; away from the edges it returns the
+    excerpt itself (tones: the Nyquist bin the windows drop holds nothing of them)."""
+    import tensorflow as tf
+    import losses
+    t = np.arange(audio.EXCERPT_SAMPLES) / audio.SAMPLE_RATE
+    wave = np.stack([0.1 * np.sin(2 * np.pi * f * t + p) for f, p in rng.uniform((50, 0), (4000, 6), (3, 2))])
+    wave = wave.astype(np.float32)
+    spec = audio.excerpt_stft(wave).transpose(0, 2, 1)[..., None]        # (3, bins, frames, 1 source)
+    spec = np.concatenate([spec, 0.5 * spec], axis=-1)                   # two sources
+    got = np.asarray(losses.waveforms(spec.real, spec.imag))
+    assert got.shape == (3, 2, audio.EXCERPT_SAMPLES)
+    window = tf.signal.inverse_stft_window_fn(
+        audio.HOP, lambda n, dtype: tf.signal.hann_window(n, periodic=True, dtype=dtype))
+    frames = np.concatenate([spec, np.zeros_like(spec[:, :1])], axis=1).transpose(0, 3, 2, 1)
+    expected = tf.signal.inverse_stft(frames, audio.N_FFT, audio.HOP, audio.N_FFT, window_fn=window).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    inside = slice(audio.N_FFT, -audio.N_FFT)        # full overlap: the window's squares sum to their constant
+    np.testing.assert_allclose(got[:, 0, inside], wave[:, inside], atol=1e-5)
+    np.testing.assert_allclose(got[:, 1, inside], 0.5 * wave[:, inside], atol=1e-5)
+
+
 def test_sdrmask_loss_adds_the_soft_masked_estimates(rng):
     import losses
     import normalize
