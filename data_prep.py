@@ -142,14 +142,16 @@ def mir1k_songs(root: Path, valid_fraction: float, train_only: bool = False) -> 
     return songs
 
 
-def folder_songs(root: Path, valid_fraction: float) -> list[Song]:
+def folder_songs(root: Path, valid_fraction: float, source: str = "folder") -> list[Song]:
     """A multitrack collection laid out as one folder per song (MedleyDB, iKala, DSD100 style).
 
     Layout: ROOT/<song>/ or ROOT/{train,valid,test}/<song>/, each song folder holding vocals.<ext> and
     either accompaniment.<ext> or any other stems (summed into the accompaniment), and optionally
     mixture.<ext> (else mixture = vocals + accompaniment); <ext> is any audio format. Without
     train/ and test/ every song trains (a --valid-fraction of them validates) and no test split is
-    written; with a valid/ folder its songs validate and --valid-fraction is not used.
+    written; with a valid/ folder its songs validate and --valid-fraction is not used. `source` names
+    the songs' source in the cache (--folder-source: "musdb" for MUSDB18 songs exported with
+    --export-folder, so that train.py's --source-weight musdb=N still finds them).
     """
     if not root.is_dir():
         raise SystemExit(f"data_prep: --folder-root {root}: no such directory")
@@ -162,7 +164,7 @@ def folder_songs(root: Path, valid_fraction: float) -> list[Song]:
                 print(f"data_prep: skipped {song_dir}: a song folder needs vocals.<ext> and accompaniment.<ext> "
                       "(or other stems to sum)", file=sys.stderr)
                 continue
-            songs.append(Song(song_dir.name, "folder", "folder", str(song_dir), subset))
+            songs.append(Song(song_dir.name, source, "folder", str(song_dir), subset))
     if not songs:
         raise SystemExit(f"data_prep: no song folders under {root} (expected ROOT/<song>/vocals.wav + "
                          "accompaniment.wav or other stems; see data_prep.py --help)")
@@ -296,10 +298,15 @@ def song_waves(song: Song) -> tuple[dict[str, np.ndarray], int, int]:
     return {"mixture": vocals + accomp, "vocals": vocals, "accompaniment": accomp}, audio.SAMPLE_RATE, 1
 
 
+EXPORT_SUM_TOLERANCE = 1e-4      # a mixture this close to vocals + accompaniment is their sum (16-bit step: 3e-5)
+
+
 def export_folder(songs: list[Song], out: Path, jobs: int) -> int:
     """Write songs as a --folder-root collection: out/<split>/<song>/{mixture,vocals,accompaniment}.flac,
     11025 Hz mono 16-bit, the waves the caches are made of (the mixture as decoded, e.g. MUSDB18's
-    AAC mix). Songs that cannot be decoded are reported and skipped. Returns the songs written."""
+    AAC mix). A mixture that is the sum of the stems (MIR-1K, remixes) is left out: folder_songs sums
+    it back, and a third less travels to a machine with a carry limit. Songs that cannot be decoded
+    are reported and skipped. Returns the songs written."""
     import soundfile as sf
     from tqdm import tqdm
 
@@ -310,6 +317,8 @@ def export_folder(songs: list[Song], out: Path, jobs: int) -> int:
             return f"data_prep: skipped {song.path or song.name}: {exc}"
         folder = out / song.split / audio.safe_name(song.name)
         folder.mkdir(parents=True, exist_ok=True)
+        if np.max(np.abs(waves["mixture"] - waves["vocals"] - waves["accompaniment"]), initial=0) <= EXPORT_SUM_TOLERANCE:
+            waves = {stem: wave for stem, wave in waves.items() if stem != "mixture"}
         for stem, wave in waves.items():
             partial = folder / f"{stem}.partial.flac"
             sf.write(partial, np.clip(wave, -1, 1), audio.SAMPLE_RATE, subtype="PCM_16")
@@ -451,6 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--folder-root", type=Path,
                      help="a collection with one folder per song (ROOT/<song>/ or ROOT/{train,valid,test}/<song>/ holding "
                           "vocals.<ext>, accompaniment.<ext> or other stems to sum, optional mixture.<ext>)")
+    src.add_argument("--folder-source", default="folder", metavar="NAME",
+                     help="the --folder-root songs' source name in the cache, which train.py --source-weight "
+                          "refers to (e.g. musdb for MUSDB18 songs exported with --export-folder)")
     src.add_argument("--demo-root", type=Path, default=Path("data/demo"),
                      help="where the built-in demo songs are written when no source is given")
     out = p.add_argument_group("output")
@@ -496,8 +508,11 @@ def gather_songs(args) -> tuple[list[Song], dict]:
         songs += mir1k_songs(Path(args.mir1k_extra_root), args.valid_fraction, train_only=True)
         sources["mir1k-extra"] = str(Path(args.mir1k_extra_root).resolve())
     if args.folder_root:
-        songs += folder_songs(Path(args.folder_root), args.valid_fraction)
-        sources["folder"] = str(Path(args.folder_root).resolve())
+        if args.folder_source in sources:
+            raise SystemExit(f"data_prep: --folder-source {args.folder_source} is also the source of another root "
+                             "given; prepare the two into separate caches")
+        songs += folder_songs(Path(args.folder_root), args.valid_fraction, args.folder_source)
+        sources[args.folder_source] = str(Path(args.folder_root).resolve())
     if not sources:
         import demo_data
         print(f"data_prep: no --musdb-root, --mir1k-root or --folder-root given: using the built-in demo dataset "

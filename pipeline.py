@@ -12,6 +12,7 @@ feeds to any backend: JAX or PyTorch training on a machine without TensorFlow.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from dataclasses import dataclass
 
@@ -25,7 +26,10 @@ import targets
 from augment import PAPER_MIX
 from scoring import accomp_mag_windows
 
-READERS = 2          # batches read in parallel (h5py serializes reads; numpy work overlaps)
+# batches read in parallel (h5py serializes reads; the NumPy work overlaps): 2 on a small CPU, where the
+# model wants the cores; more on a GPU machine's many cores, where the SDR loss's label spectra would
+# otherwise starve the GPU (~50-100 examples/s per reader thread)
+READERS = 2 if (os.cpu_count() or 1) <= 4 else min(8, (os.cpu_count() or 1) // 2)
 
 
 @dataclass
@@ -196,23 +200,39 @@ class WindowReader:
 
     def __init__(self, store):
         self.store = store
+        # the accompaniment's STFT serves both "accomp_mag" and "spectra" of a window, read one after
+        # the other by augment.make_example: kept for the next read, per reader thread
+        self._recent = threading.local()
 
     def _source_spec(self, wave: str, index: int) -> np.ndarray:
-        """The complex (N_BINS, WINDOW_FRAMES) window of a song's `wave`, zero past its last frame."""
+        """The complex (N_BINS, WINDOW_FRAMES) window of a song's `wave`, zero past its last frame
+        (read-only: the last few are shared between reads)."""
+        recent = self._recent.__dict__.setdefault("specs", {})
+        if (wave, index) in recent:
+            return recent[wave, index]
         song, k = int(self.store.song_id[index]), int(self.store.window_index[index])
         start = k * audio.WINDOW_SAMPLES - audio.N_FFT // 2
         excerpt = self.store.read_wave_range(wave, song, start, audio.EXCERPT_SAMPLES)
         spec = audio.excerpt_stft(excerpt[None])[0].T
         spec[:, int(self.store.valid_frames[index]):] = 0          # as audio.to_windows pads
+        spec.flags.writeable = False
+        if len(recent) >= 4:            # the windows of one example (two when spliced)
+            recent.clear()
+        recent[wave, index] = spec
         return spec
 
     def read(self, name: str, index: int) -> np.ndarray:
         if name == "accomp_mag":
             return np.abs(self._source_spec("accomp_wave", index))[..., None]
         if name == "spectra":
-            mix = self.store.read("mix_mag", index)[..., 0] * np.exp(1j * self.store.read("mix_phase", index)[..., 0])
-            specs = (mix, self._source_spec("vocal_wave", index), self._source_spec("accomp_wave", index))
-            return np.stack([part for s in specs for part in (s.real, s.imag)], axis=-1).astype(np.float32)
+            out = np.empty((*audio.WINDOW_SHAPE[:-1], 6), np.float32)
+            mix_mag, mix_phase = self.store.read("mix_mag", index)[..., 0], self.store.read("mix_phase", index)[..., 0]
+            np.multiply(mix_mag, np.cos(mix_phase), out=out[..., 0])     # real arithmetic: no complex exp
+            np.multiply(mix_mag, np.sin(mix_phase), out=out[..., 1])
+            for c, wave in ((2, "vocal_wave"), (4, "accomp_wave")):
+                spec = self._source_spec(wave, index)
+                out[..., c], out[..., c + 1] = spec.real, spec.imag
+            return out
         return self.store.read(name, index)
 
 

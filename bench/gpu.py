@@ -2,12 +2,17 @@
 
     python bench/gpu.py bundle --musdb-root ../shared/data/musdb18-7     # here: gpu/ + .whl/ to carry
     bash bench/gpu_session.sh                                             # there (the device tool)
+    python bench/gpu.py bundle --musdb-root ../shared/data/musdb18-7 --mir1k-root ../shared/data/mir-1k/Wavfile
+    bash bench/gpu_quality_session.sh                                     # there: the shipped models' recipe
     python bench/gpu.py unpack /work/.device/.../files --run-dir results/runs/NAME   # here, then evaluate.py
 
 `bundle` writes the MUSDB18 songs as a `data_prep.py --folder-root` collection of 11025 Hz mono
-FLAC stems (`data_prep.py --export-folder`: the mixture is the stem file's own AAC mix as decoded
-here, so the caches built there hold the same windows as ours up to 16-bit rounding), and
-downloads the wheels Keras needs there (keras, namex, optree; soundfile and cffi to read FLAC).
+stems (`data_prep.py --export-folder`: the mixture is the stem file's own AAC mix as decoded here),
+with `--mir1k-root` also the MIR-1K training clips, re-coded as Ogg Vorbis (`--codec`; the checkout
+alone is 35 MB of the 64 MiB the device tool carries, and FLAC no longer fits beside it; Vorbis
+keeps ~30 dB SNR, so the caches built there hold our windows up to that coding noise; `--codec flac`:
+up to 16-bit rounding), and downloads the wheels Keras needs there (keras, namex, optree; soundfile
+and cffi to read the stems).
 `pack` (there) stores a run's best weights as float16 chunks under the tool's per-file limit, with
 config.json, history.csv and the logs; `unpack` (here) rebuilds RUN/best.weights.h5 from them, so
 evaluate.py scores the run like any other (float16 weights: a relative rounding of 5e-4).
@@ -28,18 +33,45 @@ sys.path.insert(0, str(ROOT))
 CHUNK_BYTES = 15 * 2 ** 20          # the device tool returns files of at most 16 MiB
 RUN_FILES = ("config.json", "history.csv", "training_curves.png")
 # What Keras 3 and data_prep need there beyond the GPU image (KINDS.md lists what it has).
-WHEELS = ("keras", "namex", "optree", "soundfile", "cffi", "pycparser")
+# soxr: data_prep.py --speed's copies (bench/gpu_quality_session.sh) resample there.
+WHEELS = ("keras", "namex", "optree", "soundfile", "cffi", "pycparser", "soxr")
 WHEEL_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
                    "manylinux2014_x86_64", "manylinux1_x86_64")
 
 
-def bundle(musdb_root: Path, out: Path, wheels: Path, splits: tuple[str, ...]) -> None:
-    """MUSDB18 songs as FLAC folders under out/{split}/<song>/ (data_prep.py --export-folder), and the wheels."""
+CARRY_LIMIT = 64 * 2 ** 20           # the device tool's limit on the checkout and carried paths together
+# Ogg Vorbis at this quality (libsndfile's compression level = 1 - quality) codes an 11025 Hz MIR-1K stem
+# at ~30 dB SNR in a third of FLAC's bytes: the checkout (35 MB in session 17) leaves < 30 MiB to carry.
+VORBIS_QUALITY = 0.5
+
+
+def to_vorbis(folder: Path, quality: float = VORBIS_QUALITY) -> int:
+    """Re-code every FLAC file under folder as Ogg Vorbis beside it (written as *.partial.ogg, renamed
+    when complete, then the FLAC removed). Returns the files re-coded."""
+    import soundfile as sf
+    flacs = sorted(folder.rglob("*.flac"))
+    for flac in flacs:
+        wave, sr = sf.read(flac, dtype="float32")
+        partial = flac.with_name(flac.stem + ".partial.ogg")
+        sf.write(partial, wave, sr, format="OGG", subtype="VORBIS", compression_level=1 - quality)
+        partial.replace(flac.with_suffix(".ogg"))
+        flac.unlink()
+    return len(flacs)
+
+
+def bundle(musdb_root: Path, out: Path, wheels: Path, splits: tuple[str, ...], mir1k_root: Path | None = None,
+           mir1k_out: Path | None = None, codec: str = "vorbis") -> None:
+    """MUSDB18 songs as 11025 Hz stem folders under out/{split}/<song>/ (data_prep.py --export-folder),
+    the MIR-1K training clips under mir1k_out/train/ when mir1k_root is given (vocals and accompaniment
+    only: their sum is the mixture), re-coded as Ogg Vorbis unless codec is "flac", and the wheels."""
     import importlib.metadata as md
 
     import keras
     subprocess.run([sys.executable, str(ROOT / "data_prep.py"), "--musdb-root", str(musdb_root), "--splits", *splits,
                     "--export-folder", str(out)], check=True)
+    if mir1k_root is not None:
+        subprocess.run([sys.executable, str(ROOT / "data_prep.py"), "--mir1k-root", str(mir1k_root), "--splits", "train",
+                        "--export-folder", str(mir1k_out)], check=True)
     pins = {"keras": keras.__version__}
     for name in WHEELS:
         pins.setdefault(name, md.version(name))
@@ -48,9 +80,14 @@ def bundle(musdb_root: Path, out: Path, wheels: Path, splits: tuple[str, ...]) -
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
                     "--python-version", "3.12", "--implementation", "cp", *platform_args, "-d", str(wheels),
                     *[f"{n}=={v}" for n, v in pins.items()]], check=True)
-    size = sum(p.stat().st_size for d in (out, wheels) for p in d.rglob("*") if p.is_file())
+    if codec == "vorbis":
+        for folder in [out] + ([mir1k_out] if mir1k_root is not None else []):
+            to_vorbis(folder)
+    folders = [out, wheels] + ([mir1k_out] if mir1k_root is not None else [])
+    size = sum(p.stat().st_size for d in folders for p in d.rglob("*") if p.is_file())
     print(f"bundle: wheels {', '.join(f'{n} {v}' for n, v in pins.items())} -> {wheels}; "
-          f"{size / 2 ** 20:.1f} MiB to carry")
+          f"{size / 2 ** 20:.1f} MiB to carry" + ("" if size < CARRY_LIMIT else
+          f", OVER the device tool's {CARRY_LIMIT / 2 ** 20:.0f} MiB with the checkout: carry fewer splits"))
 
 
 def pack(run_dir: Path, out: Path, logs: list[Path]) -> None:
@@ -106,6 +143,12 @@ def main(argv=None) -> None:
     b.add_argument("--out", type=Path, default=ROOT / "gpu" / "musdb18-7")
     b.add_argument("--wheels", type=Path, default=ROOT / ".whl")
     b.add_argument("--splits", nargs="+", default=["train", "valid"], choices=("train", "valid", "test"))
+    b.add_argument("--mir1k-root", type=Path, default=None,
+                   help="also the MIR-1K training clips (for bench/gpu_quality_session.sh; e.g. ../shared/data/mir-1k/Wavfile)")
+    b.add_argument("--mir1k-out", type=Path, default=ROOT / "gpu" / "mir1k")
+    b.add_argument("--codec", choices=("vorbis", "flac"), default="vorbis",
+                   help=f"the carried stems: Ogg Vorbis at quality {VORBIS_QUALITY} (~30 dB SNR, a third of FLAC's "
+                        "size) or 16-bit FLAC (exact up to 16-bit rounding; over the carry limit with today's checkout)")
     k = sub.add_parser("pack", help="there: a run's weights as float16 chunks + run.tar.gz")
     k.add_argument("run_dir", type=Path)
     k.add_argument("--out", type=Path, required=True)
@@ -115,9 +158,11 @@ def main(argv=None) -> None:
     u.add_argument("--run-dir", type=Path, required=True)
     args = p.parse_args(argv)
     if args.command == "bundle":
-        if args.out.exists():
-            shutil.rmtree(args.out)
-        bundle(args.musdb_root, args.out, args.wheels, tuple(args.splits))
+        for folder in (args.out, args.mir1k_out if args.mir1k_root else None):
+            if folder is not None and folder.exists():
+                shutil.rmtree(folder)
+        bundle(args.musdb_root, args.out, args.wheels, tuple(args.splits), args.mir1k_root, args.mir1k_out,
+               args.codec)
     elif args.command == "pack":
         pack(args.run_dir, args.out, args.logs)
     else:

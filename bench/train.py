@@ -23,7 +23,17 @@ sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def bench_model(base: int, batch: int, precision: str, jit: bool, seconds: float, arch: str) -> tuple[float, int]:
+def recipe(loss: str) -> tuple[str, int]:
+    """(target, label channels) a benchmark uses with `loss`: the SDR losses train the shipped models'
+    two direct outputs, with the raw spectra appended to the label."""
+    import losses
+    if not losses.needs_spectra(loss):
+        return "direct", 1
+    return "direct2", 2 + losses.spectra_channels(2)
+
+
+def bench_model(base: int, batch: int, precision: str, jit: bool, seconds: float, arch: str,
+                loss: str = "mae") -> tuple[float, int]:
     """(examples/s, timed steps) of Keras fit on one constant batch, on any Keras backend.
 
     The first fit call builds and compiles (and gives a step time to size the timed call); the
@@ -32,14 +42,17 @@ def bench_model(base: int, batch: int, precision: str, jit: bool, seconds: float
     import keras
     import numpy as np
 
+    import losses
     import model as model_lib
+    target, label_channels = recipe(loss)
 
     class _SameBatch(keras.utils.PyDataset):
         def __init__(self, steps):
             super().__init__()
             self.steps = steps
-            x = np.random.default_rng(0).random((batch, 512, 128, 1), dtype=np.float32)
-            self.batch = (x, x)
+            rng = np.random.default_rng(0)
+            x = rng.random((batch, 512, 128, 1), dtype=np.float32)
+            self.batch = (x, rng.random((batch, 512, 128, label_channels), dtype=np.float32))
 
         def __len__(self):
             return self.steps
@@ -50,8 +63,9 @@ def bench_model(base: int, batch: int, precision: str, jit: bool, seconds: float
     keras.backend.clear_session()
     keras.mixed_precision.set_global_policy(precision)
     try:
-        net = model_lib.build_unet(base, arch)
-        net.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae", jit_compile=jit)
+        net = model_lib.build_unet(base, arch, target)
+        net.compile(optimizer=keras.optimizers.Adam(1e-3), loss=losses.get(loss, "time", "robust", 2 if target == "direct2" else 1),
+                    jit_compile=jit)
         net.fit(_SameBatch(2), epochs=1, verbose=0, shuffle=False)                 # build + compile
         started = time.time()
         net.fit(_SameBatch(2), epochs=1, verbose=0, shuffle=False)
@@ -74,12 +88,20 @@ def drain(dataset, batch: int, batches: int) -> float:
     return batches * batch / (time.time() - started)
 
 
-def bench_pipeline(data: list[str], scaler: str, batch: int, batches: int) -> float:
+def bench_pipeline(data: list[str], scaler: str, batch: int, batches: int, loss: str = "mae") -> float:
+    """Examples/s of train.py's input pipeline for this backend: tf.data under TensorFlow, else the
+    keras.utils.PyDataset path (drained here batch after batch, without its reader threads)."""
+    import hardware
     import pipeline
     from cache import WindowStore, resolve_caches
     store = WindowStore(resolve_caches(data, "train"))
-    cfg = pipeline.PipelineConfig(scaler=scaler, batch_size=batch, augment=True)
-    return drain(pipeline.train_dataset(store, cfg, epochs=1000), batch, batches)
+    target = recipe(loss)[0]
+    cfg = pipeline.PipelineConfig(norm="time" if target == "direct2" else "frequency", scaler=scaler, batch_size=batch,
+                                  augment=True, target=target, loss=loss)
+    if hardware.keras_backend() == "tensorflow":
+        return drain(pipeline.train_dataset(store, cfg, epochs=1000), batch, batches)
+    batches_of = pipeline.numpy_train_dataset(store, cfg, steps_per_epoch=batches + 5)
+    return drain((batches_of[i] for i in range(len(batches_of))), batch, batches)
 
 
 def bench_remix(sources_path: str, scaler: str, batch: int, batches: int) -> float:
@@ -114,6 +136,10 @@ def main() -> None:
     p.add_argument("--sources", default=None, help="sources.h5 for the online remixing benchmark "
                                                    "(default: data/full or data/prepared, if there)")
     p.add_argument("--skip", nargs="*", default=[], choices=["model", "pipeline"], help="parts to skip")
+    p.add_argument("--batches", type=int, default=40, help="batches of 64 the pipeline benchmark times (after 5 untimed)")
+    p.add_argument("--loss", default="mae", choices=("mae", "mse", "sdr", "sdrmask"),
+                   help="the model's loss and the pipeline's label: an SDR loss trains two direct outputs on "
+                        "labels with the raw spectra (the shipped models' recipe: sdrmask)")
     args = p.parse_args()
     from common import print_machine
     print_machine()
@@ -122,21 +148,22 @@ def main() -> None:
     print(f"device: {'GPU ' + ', '.join(gpus) if gpus else f'CPU ({os.cpu_count()} cores)'}; "
           f"Keras backend {hardware.keras_backend()}")
     if "model" not in args.skip:
-        print(f"model alone ({args.arch} U-Net, batch {args.batch_size}, Adam + MAE):")
+        print(f"model alone ({args.arch} U-Net, target {recipe(args.loss)[0]}, batch {args.batch_size}, Adam + {args.loss}):")
         for base, precision, jit in itertools.product(args.bases, args.precision, args.jit):
-            rate, steps = bench_model(base, args.batch_size, precision, jit == "on", args.seconds, args.arch)
+            rate, steps = bench_model(base, args.batch_size, precision, jit == "on", args.seconds, args.arch, args.loss)
             print(f"  base {base:3d}  {precision:15s} jit {jit:3s}: {rate:8.1f} examples/s  ({steps} steps)", flush=True)
     if "pipeline" not in args.skip:
         data = args.data or default_data()
-        print(f"input pipeline alone (augmentation on, batch 64, {', '.join(Path(d).name for d in data)}):")
+        print(f"input pipeline alone (augmentation on, batch 64, label for {args.loss}, "
+              f"{', '.join(Path(d).name for d in data)}):")
         for scaler in args.scalers:
-            rate = bench_pipeline(data, scaler, 64, 40)
+            rate = bench_pipeline(data, scaler, 64, args.batches, args.loss)
             print(f"  {scaler:7s}: {rate:8.0f} examples/s (target >= 1000 with minmax)", flush=True)
         sources_path = args.sources or default_sources()
-        if sources_path:
+        if sources_path and hardware.keras_backend() == "tensorflow":
             print(f"online remixing pipeline alone (batch 64, {sources_path}, target masked2):")
             for scaler in args.scalers:
-                rate = bench_remix(sources_path, scaler, 64, 40)
+                rate = bench_remix(sources_path, scaler, 64, args.batches)
                 print(f"  {scaler:7s}: {rate:8.0f} windows/s (target >= 1000)", flush=True)
 
 

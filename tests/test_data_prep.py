@@ -338,8 +338,48 @@ def test_export_folder_round_trips_through_folder_root(tiny_musdb, tiny_cache, t
         direct, carried = WindowStore([tiny_cache / f"{split}.h5"]), WindowStore([tmp_path / "out" / f"{split}.h5"])
         assert carried.songs["name"] == direct.songs["name"], split           # the same split of the same songs
         for song in range(direct.n_songs):
+            # 16-bit stems; a mixture within EXPORT_SUM_TOLERANCE of their sum is summed back, not carried
             for key in ("mix_wave", "vocal_wave", "accomp_wave"):
-                np.testing.assert_allclose(carried.read_wave(key, song), direct.read_wave(key, song), atol=1e-4)
+                np.testing.assert_allclose(carried.read_wave(key, song), direct.read_wave(key, song), atol=2e-4)
+
+def test_export_leaves_out_a_summed_mixture_and_folder_source_names_the_songs(tmp_path, rng):
+    """MIR-1K's mixture is its two channels' sum: exported without mixture.flac (a third less to carry to
+    the GPU machine) and summed back; a mixture of its own (MUSDB18's AAC mix) is kept;
+    --folder-source gives the carried songs their source's name for --source-weight."""
+    clips = tmp_path / "Wavfile"
+    clips.mkdir()
+    for name in ("abjones_1_01", "abjones_1_02", "amy_1_01"):
+        _stereo_clip(clips / f"{name}.wav", 4.0, 16000, rng)
+    direct = tmp_path / "direct"
+    data_prep.main(["--mir1k-root", str(clips), "--valid-fraction", "0", "--splits", "train", "--out", str(direct),
+                    "--jobs", "1"])
+    folder = tmp_path / "flac"
+    data_prep.main(["--mir1k-root", str(clips), "--valid-fraction", "0", "--splits", "train", "--jobs", "1",
+                    "--export-folder", str(folder)])
+    assert sorted(p.name for p in (folder / "train" / "abjones_1_01").iterdir()) == ["accompaniment.flac", "vocals.flac"]
+    carried = tmp_path / "carried"
+    data_prep.main(["--folder-root", str(folder), "--folder-source", "mir1k", "--valid-fraction", "0",
+                    "--splits", "train", "--out", str(carried), "--jobs", "1"])
+    a, b = WindowStore([direct / "train.h5"]), WindowStore([carried / "train.h5"])
+    assert set(b.songs["source"]) == {"mir1k"} and sorted(b.songs["name"]) == sorted(a.songs["name"])
+    for song in range(a.n_songs):
+        other = b.songs["name"].index(a.songs["name"][song])
+        for key in ("mix_wave", "vocal_wave", "accomp_wave"):
+            np.testing.assert_allclose(b.read_wave(key, other), a.read_wave(key, song), atol=1e-4)
+
+    own_mix = tmp_path / "own-mix" / "train" / "song"          # a mixture that is not the stems' sum
+    own_mix.mkdir(parents=True)
+    sr = audio.SAMPLE_RATE
+    stems = {k: (0.1 * rng.standard_normal(sr * 4)).astype(np.float32) for k in ("vocals", "accompaniment")}
+    for stem, wave in {**stems, "mixture": 0.8 * (stems["vocals"] + stems["accompaniment"])}.items():
+        sf.write(own_mix / f"{stem}.flac", wave, sr)
+    data_prep.main(["--folder-root", str(own_mix.parents[1]), "--valid-fraction", "0", "--splits", "train",
+                    "--jobs", "1", "--export-folder", str(tmp_path / "flac2")])
+    assert (tmp_path / "flac2" / "train" / "song" / "mixture.flac").exists()
+    with pytest.raises(SystemExit, match="folder-source mir1k"):
+        data_prep.main(["--mir1k-root", str(clips), "--folder-root", str(folder), "--folder-source", "mir1k",
+                        "--out", str(tmp_path / "x")])
+
 
 def test_folder_root_valid_folder_fixes_the_validation_songs(tmp_path, rng):
     root = tmp_path / "collection"

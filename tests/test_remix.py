@@ -195,6 +195,15 @@ def test_window_reader_derives_the_accompaniment_of_cached_windows(tiny_cache):
     mix = spectra[..., 0] + 1j * spectra[..., 1]
     total = (spectra[..., 2] + spectra[..., 4]) + 1j * (spectra[..., 3] + spectra[..., 5])
     assert np.abs(mix - total).max() <= 1e-3 * np.abs(mix).max()
+    # the window of the song's own spectra; the accompaniment's STFT, kept between reads, serves the
+    # right window whatever was read in between
+    song_windows = pipeline.song_spectra(store, 1)
+    np.testing.assert_allclose(spectra, song_windows[1], atol=1e-4 * np.abs(song_windows).max())
+    other_windows = pipeline.song_spectra(store, 2)
+    other = reader.read("spectra", int(store.songs["first_window"][2]))
+    np.testing.assert_allclose(other, other_windows[0], atol=1e-4 * np.abs(other_windows).max())
+    np.testing.assert_array_equal(reader.read("spectra", index), spectra)
+    np.testing.assert_array_equal(reader.read("accomp_mag", index), accomp)
 
 
 def test_two_source_run_evaluates_with_wiener(two_source_run, tiny_cache):
