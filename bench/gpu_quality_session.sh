@@ -17,17 +17,7 @@ INIT=${INIT-pretrained}; TRAIN_MINUTES=${TRAIN_MINUTES:-7}; TRAIN_OVERHEAD_S=${T
 PRECISION=${PRECISION:-float32}; BENCH_SECONDS=${BENCH_SECONDS:-5}; RUN=${RUN:-gpu-quality-b$BASE}
 PIPELINE_BATCHES=${PIPELINE_BATCHES:-10}
 SPEEDS="0.891 0.944 1.059 1.122"
-mkdir -p "$OUT"
-if [ -d .whl ] && ! python3 -c "import keras, soxr, soundfile" 2>/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site
-fi
-export KERAS_BACKEND=${KERAS_BACKEND:-jax} PYTHONUNBUFFERED=1
-step() { echo "== $(date +%H:%M:%S) $*"; }
-
-step "machine"
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi";
-  python3 -c "import keras, jax; print('keras', keras.__version__, 'jax', jax.__version__, jax.devices())"; } | tee "$OUT/machine.txt"
+source "$(dirname "$0")/gpu_common.sh"        # wheels, Keras on JAX, step(), the machine
 
 step "caches from the carried songs"
 python3 data_prep.py --folder-root gpu/musdb18-7 --folder-source musdb --splits train valid --out data/gq-musdb 2>&1 | tail -1

@@ -14,17 +14,7 @@ BASE=${BASE:-64}; BATCH=${BATCH:-64}; EPOCHS=${EPOCHS:-20}
 STEPS=${STEPS:-124}; TRAIN_MINUTES=${TRAIN_MINUTES:-3.5}; BENCH_SECONDS=${BENCH_SECONDS:-6}
 PRECISION=${PRECISION:-float32}; BENCH_PRECISIONS=${BENCH_PRECISIONS:-float32 mixed_bfloat16}
 RUN=${RUN:-gpu-frequency-minmax-mae}; TRAIN_OVERHEAD_S=${TRAIN_OVERHEAD_S:-120}
-mkdir -p "$OUT"
-if [ -d .whl ] && ! python3 -c "import keras" 2>/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site
-fi
-export KERAS_BACKEND=${KERAS_BACKEND:-jax} PYTHONUNBUFFERED=1
-step() { echo "== $(date +%H:%M:%S) $*"; }
-
-step "machine"
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi";
-  python3 -c "import keras, jax; print('keras', keras.__version__, 'jax', jax.__version__, jax.devices())"; } | tee "$OUT/machine.txt"
+source "$(dirname "$0")/gpu_common.sh"        # wheels, Keras on JAX, step(), the machine
 
 step "caches from the carried songs"
 python3 data_prep.py --folder-root gpu/musdb18-7 --out data/gpu 2>&1 | tail -2
