@@ -1,5 +1,6 @@
 """Keras 3 backends: the training path runs under JAX without TensorFlow, and its weights load back
 into the TensorFlow build with the same predictions."""
+import inspect
 import json
 import os
 import subprocess
@@ -21,9 +22,30 @@ train.main(["--data", {data!r}, "--run-dir", {run!r}, "--base-filters", "2", "--
 net, config = runs.load_run({run!r})
 windows = export.check_windows(3, seed=1)
 x = np.asarray(normalize.transform(windows, normalize.fit(windows, "time", "robust")))
-np.savez({out!r}, x=x, prediction=np.asarray(net(x, training=False)))
+import losses
+y_true, y_pred = sdr_loss_inputs()
+sdr = np.asarray(losses.get("sdrmask", "time", "robust", 2).call(y_true, y_pred))
+np.savez({out!r}, x=x, prediction=np.asarray(net(x, training=False)), sdr=sdr)
 print("tensorflow loaded:", sys.modules.get("tensorflow") is not None)
 """
+
+
+def sdr_loss_inputs(seed: int = 3):
+    """A deterministic (label, prediction) pair for the sdrmask loss: the label's two targets and six
+    spectra channels from a real excerpt's STFT, the prediction a perturbed target."""
+    import audio
+    import normalize
+    rng = np.random.default_rng(seed)
+    t = np.arange(audio.EXCERPT_SAMPLES) / audio.SAMPLE_RATE
+    vocal = (0.1 * np.sin(2 * np.pi * 440 * t) * (1 + np.sin(2 * np.pi * 2 * t)))[None].astype(np.float32)
+    accomp = (0.05 * rng.standard_normal((1, audio.EXCERPT_SAMPLES))).astype(np.float32)
+    v, a = (audio.excerpt_stft(w).transpose(0, 2, 1) for w in (vocal, accomp))
+    mix = v + a
+    stats = normalize.fit(np.abs(mix)[..., None], "time", "robust")
+    targets = np.concatenate([np.asarray(normalize.transform(np.abs(x)[..., None], stats)) for x in (v, a)], axis=-1)
+    spectra = np.stack([mix.real, mix.imag, v.real, v.imag, a.real, a.imag], axis=-1)
+    y_true = np.concatenate([targets, spectra], axis=-1).astype(np.float32)
+    return y_true, (targets * rng.uniform(0.5, 1.5, targets.shape)).astype(np.float32)
 
 
 @pytest.mark.slow
@@ -36,6 +58,7 @@ def test_jax_training_without_tensorflow_loads_into_tensorflow(tiny_cache, tmp_p
     pytest.importorskip("jax")
     run_dir, out = tmp_path / "jax-run", tmp_path / "predictions.npz"
     code = PROBE.format(root=str(ROOT), data=str(tiny_cache), run=str(run_dir), out=str(out), recipe=recipe)
+    code = code.replace("import losses\n", "import losses\n" + inspect.getsource(sdr_loss_inputs))
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
                             timeout=600)
@@ -49,6 +72,11 @@ def test_jax_training_without_tensorflow_loads_into_tensorflow(tiny_cache, tmp_p
     import runs                                           # this process: the TensorFlow backend
     saved = np.load(out)
     x, jax_prediction = saved["x"], saved["prediction"]
+    import losses                                         # the SDR loss: the same value under both backends
+    jax_sdr = saved["sdr"]
+    assert np.all(np.isfinite(jax_sdr)) and abs(float(jax_sdr[0])) > 1
+    np.testing.assert_allclose(np.asarray(losses.get("sdrmask", "time", "robust", 2).call(*sdr_loss_inputs())),
+                               jax_sdr, rtol=1e-4)
     net, _ = runs.load_run(run_dir)
     tf_prediction = np.asarray(net(x, training=False))
     np.testing.assert_allclose(tf_prediction, jax_prediction, atol=1e-4 * np.abs(jax_prediction).max())
