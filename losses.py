@@ -65,7 +65,7 @@ def waveforms(real, imag):
     The uncentred inverse STFT (inverse FFT with a zero Nyquist row, synthesis window, overlap-add of
     frames HOP apart: (frames - 1) * HOP + N_FFT samples), written in keras.ops so that the SDR losses
     train under every Keras backend (JAX on the GPU machine, which has no TensorFlow); numerically
-    tf.signal.inverse_stft with its inverse_stft_window_fn (tests/test_losses.py).
+    tf.signal.inverse_stft with its inverse_stft_window_fn (tests/test_remix.py).
     """
     from keras import ops
     real, imag = (ops.transpose(x, (0, 3, 2, 1)) for x in (real, imag))       # (B, S, T, N_BINS)

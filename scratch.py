@@ -65,12 +65,28 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so the same `finally` blocks clean up."""
 
 
+def _in_ignoring_code(frame) -> bool:
+    """True when `frame` (where a signal landed) runs inside code whose exceptions Python prints as
+    "Exception ignored ... Traceback" and drops: a garbage-collector callback (JAX registers one) or
+    a __del__."""
+    import gc
+    callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in callbacks or frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
 def handle_termination() -> None:
-    """Make SIGTERM raise `Terminated` in the main thread (call from a command's main)."""
+    """Make SIGTERM raise `Terminated` in the main thread (call from a command's main). Where the raise
+    would be printed and lost (a garbage-collector callback), only the flag is set, and
+    raise_if_terminated stops the work at its next step: the user sees one line, not a traceback."""
     def _raise(signum, frame):
         global _terminated
         _terminated = True
-        raise Terminated()
+        if not _in_ignoring_code(frame):
+            raise Terminated()
     signal.signal(signal.SIGTERM, _raise)
 
 
