@@ -49,12 +49,11 @@ def sdr_loss_inputs(seed: int = 3):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("recipe", [
-    ["--target", "masked"],
-    # the shipped models' recipe: two sources and the waveform SDR loss (keras.ops inverse STFT)
-    ["--target", "direct2", "--loss", "sdrmask"],
-], ids=["masked-mae", "direct2-sdrmask"])
-def test_jax_training_without_tensorflow_loads_into_tensorflow(tiny_cache, tmp_path, recipe):
+def test_jax_training_without_tensorflow_loads_into_tensorflow(tiny_cache, tmp_path):
+    # the shipped models' recipe: two sources and the waveform SDR loss (keras.ops inverse STFT), the
+    # most the JAX path has to do (the PyDataset batches carry the label spectra); session 16 and
+    # before also ran --target masked with MAE here, a subset of this path (the suite's time)
+    recipe = ["--target", "direct2", "--loss", "sdrmask"]
     pytest.importorskip("jax")
     run_dir, out = tmp_path / "jax-run", tmp_path / "predictions.npz"
     code = PROBE.format(root=str(ROOT), data=str(tiny_cache), run=str(run_dir), out=str(out), recipe=recipe)
@@ -66,7 +65,7 @@ def test_jax_training_without_tensorflow_loads_into_tensorflow(tiny_cache, tmp_p
     assert "tensorflow loaded: False" in result.stdout
     config = json.loads((run_dir / "config.json").read_text())
     assert config["hardware"]["keras_backend"] == "jax" and "jax" in config["versions"]
-    assert config["status"] == "complete" and config["args"]["loss"] == (recipe[3] if len(recipe) > 2 else "mae")
+    assert config["status"] == "complete" and config["args"]["loss"] == "sdrmask"
     assert np.isfinite(config["results"]["best_val_loss"])
 
     import runs                                           # this process: the TensorFlow backend
