@@ -299,16 +299,22 @@ def song_waves(song: Song) -> tuple[dict[str, np.ndarray], int, int]:
 
 
 EXPORT_SUM_TOLERANCE = 1e-4      # a mixture this close to vocals + accompaniment is their sum (16-bit step: 3e-5)
+# --export-format: (file suffix, soundfile keyword arguments). Ogg Vorbis at quality 0.5 (libsndfile's
+# compression level = 1 - quality) codes an 11025 Hz stem at ~30 dB SNR in a third of FLAC's bytes,
+# what fits the GPU machine's carry limit beside the checkout (bench/gpu.py bundle).
+EXPORT_FORMATS = {"flac": (".flac", {"subtype": "PCM_16"}),
+                  "vorbis": (".ogg", {"format": "OGG", "subtype": "VORBIS", "compression_level": 0.5})}
 
 
-def export_folder(songs: list[Song], out: Path, jobs: int) -> int:
-    """Write songs as a --folder-root collection: out/<split>/<song>/{mixture,vocals,accompaniment}.flac,
-    11025 Hz mono 16-bit, the waves the caches are made of (the mixture as decoded, e.g. MUSDB18's
-    AAC mix). A mixture that is the sum of the stems (MIR-1K, remixes) is left out: folder_songs sums
-    it back, and a third less travels to a machine with a carry limit. Songs that cannot be decoded
-    are reported and skipped. Returns the songs written."""
+def export_folder(songs: list[Song], out: Path, jobs: int, fmt: str = "flac") -> int:
+    """Write songs as a --folder-root collection: out/<split>/<song>/{mixture,vocals,accompaniment}.flac
+    (or .ogg, `fmt` "vorbis"), 11025 Hz mono, the waves the caches are made of (the mixture as decoded,
+    e.g. MUSDB18's AAC mix). A mixture that is the sum of the stems (MIR-1K, remixes) is left out:
+    folder_songs sums it back, and a third less travels to a machine with a carry limit. Songs that
+    cannot be decoded are reported and skipped. Returns the songs written."""
     import soundfile as sf
     from tqdm import tqdm
+    suffix, options = EXPORT_FORMATS[fmt]
 
     def write(song: Song) -> str | None:
         try:
@@ -320,9 +326,9 @@ def export_folder(songs: list[Song], out: Path, jobs: int) -> int:
         if np.max(np.abs(waves["mixture"] - waves["vocals"] - waves["accompaniment"]), initial=0) <= EXPORT_SUM_TOLERANCE:
             waves = {stem: wave for stem, wave in waves.items() if stem != "mixture"}
         for stem, wave in waves.items():
-            partial = folder / f"{stem}.partial.flac"
-            sf.write(partial, np.clip(wave, -1, 1), audio.SAMPLE_RATE, subtype="PCM_16")
-            os.replace(partial, folder / f"{stem}.flac")
+            partial = folder / f"{stem}.partial{suffix}"
+            sf.write(partial, np.clip(wave, -1, 1), audio.SAMPLE_RATE, **options)
+            os.replace(partial, folder / f"{stem}{suffix}")
         return None
 
     problems = [m for m in tqdm(parallel_map(write, songs, jobs), total=len(songs), desc="export", unit="song",
@@ -471,6 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--export-folder", type=Path, default=None, metavar="DIR",
                      help="instead of caches, write the songs of --splits as 11025 Hz mono FLAC stems in "
                           "DIR/<split>/<song>/ (a --folder-root collection, e.g. for a machine without ffmpeg)")
+    out.add_argument("--export-format", choices=sorted(EXPORT_FORMATS), default="flac",
+                     help="--export-folder's stems: 16-bit FLAC, or Ogg Vorbis (~30 dB SNR, a third of the size)")
     out.add_argument("--shard", type=parse_shard, default=None, metavar="K/N",
                      help="prepare only shard K of N (by song); files are named SPLIT-KofN.h5")
     opt = p.add_argument_group("options")
@@ -542,10 +550,11 @@ def main(argv=None) -> None:
         raise SystemExit(f"data_prep: {exc}")
     if args.export_folder:
         chosen = [s for s in songs if s.split in args.splits]
-        written = export_folder(chosen, args.export_folder, args.jobs)
-        size_mb = sum(p.stat().st_size for p in args.export_folder.rglob("*.flac")) / 2 ** 20
-        print(f"data_prep: {written} songs ({len(chosen) - written} skipped) -> {args.export_folder} as FLAC "
-              f"stems ({size_mb:.1f} MB) in {time.time() - started:.1f} s")
+        written = export_folder(chosen, args.export_folder, args.jobs, args.export_format)
+        suffix = EXPORT_FORMATS[args.export_format][0]
+        size_mb = sum(p.stat().st_size for p in args.export_folder.rglob(f"*{suffix}")) / 2 ** 20
+        print(f"data_prep: {written} songs ({len(chosen) - written} skipped) -> {args.export_folder} as "
+              f"{args.export_format} stems ({size_mb:.1f} MB) in {time.time() - started:.1f} s")
         return
     k, n = args.shard or (1, 1)
     totals = collections.Counter()

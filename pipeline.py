@@ -110,7 +110,16 @@ def fixed_window_batch(store, cfg: PipelineConfig, recipes_of: _EpochRecipes, re
     epoch, batch = divmod(int(global_batch), steps_per_epoch)
     recipes = recipes_of(epoch)[batch * cfg.batch_size:(batch + 1) * cfg.batch_size]
     read_names = names + (("spectra",) if cfg.vocal_gain_db > 0 and "spectra" not in names else ())
+    # with the spectra read, the accompaniment's magnitude is their channels 4-5 (splices and blackouts
+    # act alike on both): one STFT of the accompaniment per window, not two
+    accomp_from_spectra = "accomp_mag" in read_names and "spectra" in read_names
+    if accomp_from_spectra:
+        read_names = tuple(name for name in read_names if name != "accomp_mag")
     arrays = dict(zip(read_names, augment.make_batch(store, recipes, read_names, reader.read)))
+    if accomp_from_spectra:
+        # (real, imaginary) pairs seen as complex64, so the magnitude is WindowReader's to the bit
+        accomp_spec = np.ascontiguousarray(arrays["spectra"][..., 4:6]).view(np.complex64)
+        arrays["accomp_mag"] = np.abs(accomp_spec)
     if cfg.vocal_gain_db > 0:
         gains = augment.vocal_gains(cfg.seed, int(global_batch), len(recipes), cfg.vocal_gain_db)
         arrays = augment.apply_vocal_gain(arrays, gains)
@@ -200,25 +209,14 @@ class WindowReader:
 
     def __init__(self, store):
         self.store = store
-        # the accompaniment's STFT serves both "accomp_mag" and "spectra" of a window, read one after
-        # the other by augment.make_example: kept for the next read, per reader thread
-        self._recent = threading.local()
 
     def _source_spec(self, wave: str, index: int) -> np.ndarray:
-        """The complex (N_BINS, WINDOW_FRAMES) window of a song's `wave`, zero past its last frame
-        (read-only: the last few are shared between reads)."""
-        recent = self._recent.__dict__.setdefault("specs", {})
-        if (wave, index) in recent:
-            return recent[wave, index]
+        """The complex (N_BINS, WINDOW_FRAMES) window of a song's `wave`, zero past its last frame."""
         song, k = int(self.store.song_id[index]), int(self.store.window_index[index])
         start = k * audio.WINDOW_SAMPLES - audio.N_FFT // 2
         excerpt = self.store.read_wave_range(wave, song, start, audio.EXCERPT_SAMPLES)
         spec = audio.excerpt_stft(excerpt[None])[0].T
         spec[:, int(self.store.valid_frames[index]):] = 0          # as audio.to_windows pads
-        spec.flags.writeable = False
-        if len(recent) >= 4:            # the windows of one example (two when spliced)
-            recent.clear()
-        recent[wave, index] = spec
         return spec
 
     def read(self, name: str, index: int) -> np.ndarray:

@@ -8,7 +8,7 @@
 
 `bundle` writes the MUSDB18 songs as a `data_prep.py --folder-root` collection of 11025 Hz mono
 stems (`data_prep.py --export-folder`: the mixture is the stem file's own AAC mix as decoded here),
-with `--mir1k-root` also the MIR-1K training clips, re-coded as Ogg Vorbis (`--codec`; the checkout
+with `--mir1k-root` also the MIR-1K training clips, written as Ogg Vorbis (`--codec`; the checkout
 alone is 35 MB of the 64 MiB the device tool carries, and FLAC no longer fits beside it; Vorbis
 keeps ~30 dB SNR, so the caches built there hold our windows up to that coding noise; `--codec flac`:
 up to 16-bit rounding), and downloads the wheels Keras needs there (keras, namex, optree; soundfile
@@ -40,38 +40,20 @@ WHEEL_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_
 
 
 CARRY_LIMIT = 64 * 2 ** 20           # the device tool's limit on the checkout and carried paths together
-# Ogg Vorbis at this quality (libsndfile's compression level = 1 - quality) codes an 11025 Hz MIR-1K stem
-# at ~30 dB SNR in a third of FLAC's bytes: the checkout (35 MB in session 17) leaves < 30 MiB to carry.
-VORBIS_QUALITY = 0.5
-
-
-def to_vorbis(folder: Path, quality: float = VORBIS_QUALITY) -> int:
-    """Re-code every FLAC file under folder as Ogg Vorbis beside it (written as *.partial.ogg, renamed
-    when complete, then the FLAC removed). Returns the files re-coded."""
-    import soundfile as sf
-    flacs = sorted(folder.rglob("*.flac"))
-    for flac in flacs:
-        wave, sr = sf.read(flac, dtype="float32")
-        partial = flac.with_name(flac.stem + ".partial.ogg")
-        sf.write(partial, wave, sr, format="OGG", subtype="VORBIS", compression_level=1 - quality)
-        partial.replace(flac.with_suffix(".ogg"))
-        flac.unlink()
-    return len(flacs)
-
-
 def bundle(musdb_root: Path, out: Path, wheels: Path, splits: tuple[str, ...], mir1k_root: Path | None = None,
            mir1k_out: Path | None = None, codec: str = "vorbis") -> None:
     """MUSDB18 songs as 11025 Hz stem folders under out/{split}/<song>/ (data_prep.py --export-folder),
     the MIR-1K training clips under mir1k_out/train/ when mir1k_root is given (vocals and accompaniment
-    only: their sum is the mixture), re-coded as Ogg Vorbis unless codec is "flac", and the wheels."""
+    only: their sum is the mixture), as Ogg Vorbis unless codec is "flac" (data_prep.py --export-format), and the wheels."""
     import importlib.metadata as md
 
     import keras
+    export = ["--export-format", codec]
     subprocess.run([sys.executable, str(ROOT / "data_prep.py"), "--musdb-root", str(musdb_root), "--splits", *splits,
-                    "--export-folder", str(out)], check=True)
+                    "--export-folder", str(out), *export], check=True)
     if mir1k_root is not None:
         subprocess.run([sys.executable, str(ROOT / "data_prep.py"), "--mir1k-root", str(mir1k_root), "--splits", "train",
-                        "--export-folder", str(mir1k_out)], check=True)
+                        "--export-folder", str(mir1k_out), *export], check=True)
     pins = {"keras": keras.__version__}
     for name in WHEELS:
         pins.setdefault(name, md.version(name))
@@ -80,9 +62,6 @@ def bundle(musdb_root: Path, out: Path, wheels: Path, splits: tuple[str, ...], m
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
                     "--python-version", "3.12", "--implementation", "cp", *platform_args, "-d", str(wheels),
                     *[f"{n}=={v}" for n, v in pins.items()]], check=True)
-    if codec == "vorbis":
-        for folder in [out] + ([mir1k_out] if mir1k_root is not None else []):
-            to_vorbis(folder)
     folders = [out, wheels] + ([mir1k_out] if mir1k_root is not None else [])
     size = sum(p.stat().st_size for d in folders for p in d.rglob("*") if p.is_file())
     print(f"bundle: wheels {', '.join(f'{n} {v}' for n, v in pins.items())} -> {wheels}; "
@@ -147,7 +126,7 @@ def main(argv=None) -> None:
                    help="also the MIR-1K training clips (for bench/gpu_quality_session.sh; e.g. ../shared/data/mir-1k/Wavfile)")
     b.add_argument("--mir1k-out", type=Path, default=ROOT / "gpu" / "mir1k")
     b.add_argument("--codec", choices=("vorbis", "flac"), default="vorbis",
-                   help=f"the carried stems: Ogg Vorbis at quality {VORBIS_QUALITY} (~30 dB SNR, a third of FLAC's "
+                   help="the carried stems (data_prep.py --export-format): Ogg Vorbis (~30 dB SNR, a third of FLAC's "
                         "size) or 16-bit FLAC (exact up to 16-bit rounding; over the carry limit with today's checkout)")
     k = sub.add_parser("pack", help="there: a run's weights as float16 chunks + run.tar.gz")
     k.add_argument("run_dir", type=Path)

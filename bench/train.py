@@ -23,13 +23,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def recipe(loss: str) -> tuple[str, int]:
-    """(target, label channels) a benchmark uses with `loss`: the SDR losses train the shipped models'
-    two direct outputs, with the raw spectra appended to the label."""
+def recipe(loss: str) -> str:
+    """The target a benchmark trains with `loss`: the SDR losses train the shipped models' two direct
+    outputs (their label also carries the raw spectra, losses.spectra_channels)."""
     import losses
-    if not losses.needs_spectra(loss):
-        return "direct", 1
-    return "direct2", 2 + losses.spectra_channels(2)
+    return "direct2" if losses.needs_spectra(loss) else "direct"
 
 
 def bench_model(base: int, batch: int, precision: str, jit: bool, seconds: float, arch: str,
@@ -44,7 +42,10 @@ def bench_model(base: int, batch: int, precision: str, jit: bool, seconds: float
 
     import losses
     import model as model_lib
-    target, label_channels = recipe(loss)
+    import targets
+    target = recipe(loss)
+    n_sources = len(targets.sources(target))
+    label_channels = n_sources + (losses.spectra_channels(n_sources) if losses.needs_spectra(loss) else 0)
 
     class _SameBatch(keras.utils.PyDataset):
         def __init__(self, steps):
@@ -64,7 +65,7 @@ def bench_model(base: int, batch: int, precision: str, jit: bool, seconds: float
     keras.mixed_precision.set_global_policy(precision)
     try:
         net = model_lib.build_unet(base, arch, target)
-        net.compile(optimizer=keras.optimizers.Adam(1e-3), loss=losses.get(loss, "time", "robust", 2 if target == "direct2" else 1),
+        net.compile(optimizer=keras.optimizers.Adam(1e-3), loss=losses.get(loss, "time", "robust", n_sources),
                     jit_compile=jit)
         net.fit(_SameBatch(2), epochs=1, verbose=0, shuffle=False)                 # build + compile
         started = time.time()
@@ -95,7 +96,7 @@ def bench_pipeline(data: list[str], scaler: str, batch: int, batches: int, loss:
     import pipeline
     from cache import WindowStore, resolve_caches
     store = WindowStore(resolve_caches(data, "train"))
-    target = recipe(loss)[0]
+    target = recipe(loss)
     cfg = pipeline.PipelineConfig(norm="time" if target == "direct2" else "frequency", scaler=scaler, batch_size=batch,
                                   augment=True, target=target, loss=loss)
     if hardware.keras_backend() == "tensorflow":
@@ -148,7 +149,7 @@ def main() -> None:
     print(f"device: {'GPU ' + ', '.join(gpus) if gpus else f'CPU ({os.cpu_count()} cores)'}; "
           f"Keras backend {hardware.keras_backend()}")
     if "model" not in args.skip:
-        print(f"model alone ({args.arch} U-Net, target {recipe(args.loss)[0]}, batch {args.batch_size}, Adam + {args.loss}):")
+        print(f"model alone ({args.arch} U-Net, target {recipe(args.loss)}, batch {args.batch_size}, Adam + {args.loss}):")
         for base, precision, jit in itertools.product(args.bases, args.precision, args.jit):
             rate, steps = bench_model(base, args.batch_size, precision, jit == "on", args.seconds, args.arch, args.loss)
             print(f"  base {base:3d}  {precision:15s} jit {jit:3s}: {rate:8.1f} examples/s  ({steps} steps)", flush=True)

@@ -367,6 +367,19 @@ def test_export_leaves_out_a_summed_mixture_and_folder_source_names_the_songs(tm
         for key in ("mix_wave", "vocal_wave", "accomp_wave"):
             np.testing.assert_allclose(b.read_wave(key, other), a.read_wave(key, song), atol=1e-4)
 
+    vorbis = tmp_path / "ogg"                                  # --export-format vorbis: what bench/gpu.py carries
+    data_prep.main(["--mir1k-root", str(clips), "--valid-fraction", "0", "--splits", "train", "--jobs", "1",
+                    "--export-folder", str(vorbis), "--export-format", "vorbis"])
+    assert sorted(p.name for p in (vorbis / "train" / "abjones_1_01").iterdir()) == ["accompaniment.ogg", "vocals.ogg"]
+    data_prep.main(["--folder-root", str(vorbis), "--folder-source", "mir1k", "--valid-fraction", "0",
+                    "--splits", "train", "--out", str(tmp_path / "from-ogg"), "--jobs", "1"])
+    c = WindowStore([tmp_path / "from-ogg" / "train.h5"])
+    for song in range(a.n_songs):
+        reference = a.read_wave("vocal_wave", song)
+        coded = c.read_wave("vocal_wave", c.songs["name"].index(a.songs["name"][song]))[:len(reference)]
+        snr = 10 * np.log10(np.sum(reference ** 2) / np.sum((reference[:len(coded)] - coded) ** 2))
+        assert snr > 20, (a.songs["name"][song], snr)
+
     own_mix = tmp_path / "own-mix" / "train" / "song"          # a mixture that is not the stems' sum
     own_mix.mkdir(parents=True)
     sr = audio.SAMPLE_RATE

@@ -195,8 +195,7 @@ def test_window_reader_derives_the_accompaniment_of_cached_windows(tiny_cache):
     mix = spectra[..., 0] + 1j * spectra[..., 1]
     total = (spectra[..., 2] + spectra[..., 4]) + 1j * (spectra[..., 3] + spectra[..., 5])
     assert np.abs(mix - total).max() <= 1e-3 * np.abs(mix).max()
-    # the window of the song's own spectra; the accompaniment's STFT, kept between reads, serves the
-    # right window whatever was read in between
+    # the window of the song's own spectra, whatever was read in between
     song_windows = pipeline.song_spectra(store, 1)
     np.testing.assert_allclose(spectra, song_windows[1], atol=1e-4 * np.abs(song_windows).max())
     other_windows = pipeline.song_spectra(store, 2)
