@@ -21,6 +21,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 SHARED_DATA = ROOT.parent / "shared" / "data"
 TINY_SR = 22050            # not 44.1 kHz, so the resampling path is exercised
 
+# README's test command (pytest-xdist, --dist loadfile) hands out whole files. xdist starts with the
+# files that hold the most tests, which left the one-test quick start (minutes) to the end on one
+# worker while the other idled: the longest files go first instead, the rest in name order.
+LONGEST_FILES = ("test_quickstart.py", "test_train.py", "test_remix.py", "test_separate.py", "test_ensemble.py",
+                 "test_demo_seeds.py", "test_backends.py", "test_distill.py", "test_soup.py")
+
+
+def pytest_configure(config):
+    if hasattr(config.option, "loadscopereorder"):           # pytest-xdist's test-count order
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))      # stable: each file keeps its order
+
 
 def encode(wav: Path, out: Path, *codec: str) -> Path:
     """`wav` re-encoded by the ffmpeg program to `out` (format from its suffix, options in codec)."""
@@ -66,11 +82,12 @@ def tiny_cache(tiny_musdb, tmp_path_factory) -> Path:
     return out
 
 
-def train_tiny(tiny_cache: Path, run_dir: Path, *extra: str) -> Path:
-    """A one-step base-2 run on the tiny cache in run_dir; extra train.py arguments override."""
+def train_tiny(tiny_cache: Path, run_dir: Path, *extra: str, eager: bool = True) -> Path:
+    """A one-step base-2 run on the tiny cache in run_dir; extra train.py arguments override. Eager by
+    default: tracing the training graph costs ~10 s, a few times what one eager step does."""
     import train
     train.main(["--data", str(tiny_cache), "--run-dir", str(run_dir), "--base-filters", "2", "--batch-size", "4",
-                "--epochs", "1", "--steps-per-epoch", "1", "--verbose", "0", *extra])
+                "--epochs", "1", "--steps-per-epoch", "1", "--verbose", "0", *(["--eager"] if eager else []), *extra])
     return run_dir
 
 

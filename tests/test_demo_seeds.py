@@ -11,7 +11,7 @@ spec = importlib.util.spec_from_file_location("demo_seeds", ROOT / "bench" / "de
 demo_seeds = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(demo_seeds)
 
-TINY_RECIPE = ("--norm time --scaler robust --loss mse --target masked --base-filters 2 --batch-size 4 --epochs 1 "
+TINY_RECIPE = ("--norm time --scaler robust --loss mse --target masked --base-filters 2 --batch-size 4 --epochs 1 --eager "
                "--steps-per-epoch 1 --tag demo")
 
 

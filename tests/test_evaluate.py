@@ -116,7 +116,7 @@ def test_oracle_masks_beat_the_mixture(tiny_cache):
 def test_evaluate_all_writes_tables_and_figures(tiny_cache, tmp_path):
     runs = tmp_path / "runs"
     train.main(["--data", str(tiny_cache), "--runs-root", str(runs), "--base-filters", "2", "--batch-size", "4",
-                "--epochs", "1", "--steps-per-epoch", "1", "--verbose", "0"])
+                "--epochs", "1", "--steps-per-epoch", "1", "--verbose", "0", "--eager"])
     evaluate.main(["--all", "--runs-root", str(runs), "--out", str(tmp_path / "results"), "--jobs", "1"])
     out = tmp_path / "results"
     table = (out / "results_table.md").read_text()
