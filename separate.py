@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="what runs the model: openvino (OpenVINO, bfloat16 on CPUs that have it), onnx (onnxruntime) "
                         "or tflite (LiteRT) run the run's export without TensorFlow (python export.py RUN); keras "
-                        "needs TensorFlow; auto = the fastest installed (openvino, then onnx, then tflite, then keras)")
+                        "needs TensorFlow; auto = the fastest installed: openvino first on CPUs with bfloat16 (AMX, AVX512-BF16), "
+                        "onnx first elsewhere, then tflite, then keras")
     p.add_argument("--chunk-windows", type=_number(int, 1, True), default=20, help="model windows (2.97 s each) per chunk")
     p.add_argument("--batch-size", type=_number(int, 1, True), default=8, help="model windows per forward pass")
     return p

@@ -168,7 +168,11 @@ class ExportedWindowModel(WindowModel):
 
 BACKENDS = ("auto", "keras", "onnx", "openvino", "tflite")
 EXPORT_FILES = {"onnx": "model.onnx", "openvino": "model.onnx", "tflite": "model.tflite"}
-AUTO_ORDER = ("openvino", "onnx", "tflite")   # --backend auto: the first one installed with a current export
+# --backend auto: the first one installed with a current export. OpenVINO leads where it runs
+# bfloat16 (AMX / AVX512-BF16: half onnxruntime's model time); where both run float32, onnxruntime's
+# chain measured 4-16 % faster (README, "An AVX2-only CPU, emulated")
+AUTO_ORDER_BF16 = ("openvino", "onnx", "tflite")
+AUTO_ORDER_F32 = ("onnx", "openvino", "tflite")
 RUNTIMES = {"onnx": "onnxruntime", "openvino": "openvino", "tflite": "ai_edge_litert"}
 # OpenVINO's inference precision, from the environment variable OPENVINO_PRECISION_VARIABLE: "auto"
 # (default) = bfloat16 on CPUs with bfloat16 instructions (same validation scores as float32,
@@ -184,6 +188,14 @@ def openvino_precision(core) -> str:
     if wanted != "auto":
         return wanted
     return "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
+
+
+def auto_order() -> tuple[str, ...]:
+    """The backends --backend auto tries, in order, on this CPU (and OPENVINO_PRECISION_VARIABLE)."""
+    import hardware
+    wanted = os.environ.get(OPENVINO_PRECISION_VARIABLE, "auto")
+    bfloat16 = wanted == "bf16" or (wanted == "auto" and hardware.has_fast_bfloat16())
+    return AUTO_ORDER_BF16 if bfloat16 else AUTO_ORDER_F32
 
 
 ONNX_OPSET = 17                        # the opset export.py (and bench/arch_speed.py) write ONNX graphs in
@@ -222,14 +234,14 @@ def load_window_model(run_dir: str | Path, backend: str = "auto", batch_size: in
     Args:
         run_dir: a run folder.
         backend: "keras" (TensorFlow), "onnx" (onnxruntime), "openvino" (OpenVINO, the same ONNX
-            file), "tflite" (LiteRT), or "auto": the fastest one installed, AUTO_ORDER, then keras
+            file), "tflite" (LiteRT), or "auto": the fastest one installed, auto_order(), then keras
             (bench/separate.py and bench/stages.py measure them), using an export only when it was
             made from the run's present weights.
     """
     run_dir = Path(run_dir)
     config = runs.read_config(run_dir)
     if backend == "auto":
-        backend = next((b for b in AUTO_ORDER if _importable(RUNTIMES[b]) and current_export(run_dir, b)),
+        backend = next((b for b in auto_order() if _importable(RUNTIMES[b]) and current_export(run_dir, b)),
                        "keras")
     if backend == "keras":
         return WindowModel.from_run(run_dir, batch_size=batch_size)

@@ -44,8 +44,23 @@ def test_each_format_matches_the_keras_graph(exported_run, fmt):
 
 
 def auto_backend() -> str:
-    """The backend --backend auto picks for a run with every export current (AUTO_ORDER)."""
-    return next(b for b in separation.AUTO_ORDER if separation._importable(separation.RUNTIMES[b]))
+    """The backend --backend auto picks for a run with every export current (separation.auto_order)."""
+    return next(b for b in separation.auto_order() if separation._importable(separation.RUNTIMES[b]))
+
+
+def test_auto_prefers_openvino_only_where_it_runs_bfloat16(monkeypatch):
+    import hardware
+    monkeypatch.delenv(separation.OPENVINO_PRECISION_VARIABLE, raising=False)
+    for flags, first in ((["avx2", "fma"], "onnx"), (["avx2", "avx512f"], "onnx"),
+                         (["avx2", "avx512f", "amx_bf16"], "openvino"), (["avx512f", "avx512_bf16"], "openvino")):
+        monkeypatch.setattr(hardware, "cpu_info", lambda flags=flags: {"model": "x", "cores": 2, "flags": flags})
+        assert separation.auto_order()[0] == first, flags
+        assert sorted(separation.auto_order()) == sorted(separation.BACKENDS[2:]), flags   # every export backend
+    monkeypatch.setenv(separation.OPENVINO_PRECISION_VARIABLE, "f32")     # bfloat16 hardware, float32 asked for
+    assert separation.auto_order()[0] == "onnx"
+    monkeypatch.setattr(hardware, "cpu_info", lambda: {"model": "x", "cores": 2, "flags": ["avx2"]})
+    monkeypatch.setenv(separation.OPENVINO_PRECISION_VARIABLE, "bf16")
+    assert separation.auto_order()[0] == "openvino"
 
 
 def test_auto_backend_uses_an_export_only_while_it_matches_the_weights(exported_run, monkeypatch):
