@@ -55,7 +55,7 @@ def test_auto_prefers_openvino_only_where_it_runs_bfloat16(monkeypatch):
                          (["avx2", "avx512f", "amx_bf16"], "openvino"), (["avx512f", "avx512_bf16"], "openvino")):
         monkeypatch.setattr(hardware, "cpu_info", lambda flags=flags: {"model": "x", "cores": 2, "flags": flags})
         assert separation.auto_order()[0] == first, flags
-        assert sorted(separation.auto_order()) == sorted(separation.BACKENDS[2:]), flags   # every export backend
+        assert sorted(separation.auto_order()) == sorted(separation.EXPORT_FILES), flags   # every export backend
     monkeypatch.setenv(separation.OPENVINO_PRECISION_VARIABLE, "f32")     # bfloat16 hardware, float32 asked for
     assert separation.auto_order()[0] == "onnx"
     monkeypatch.setattr(hardware, "cpu_info", lambda: {"model": "x", "cores": 2, "flags": ["avx2"]})

@@ -9,7 +9,7 @@ import pytest
 import model as model_lib
 import runs
 import train
-from conftest import ROOT, model_weights
+from conftest import ROOT, model_weights, train_tiny
 
 TINY = ["--base-filters", "4", "--batch-size", "4", "--steps-per-epoch", "3", "--lr", "3e-3", "--verbose", "0"]
 
@@ -417,7 +417,6 @@ def test_eager_steps_match_the_traced_graph(tiny_cache, tmp_path, capsys):
     steps up to rounding (float32; Adam's first steps, about lr x the gradient's sign, magnify the
     rounding of near-zero gradients, e.g. of a bias before batch normalization: the weights differ by
     under 1 % in all), and the choice is recorded."""
-    from conftest import train_tiny
     weights, history = {}, {}
     for eager in (False, True):
         run_dir = train_tiny(tiny_cache, tmp_path / f"eager-{eager}", "--precision", "float32",
