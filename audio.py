@@ -422,24 +422,28 @@ def spectrogram(wave: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
 
 
 EXCERPT_SAMPLES = (WINDOW_FRAMES - 1) * HOP + N_FFT   # samples one window's frames cover, uncentered
+STFT_BLOCK = 4      # excerpts transformed per FFT call: their frames (4 MB) stay in cache, 1.5x faster than all at once
 
 
 def excerpt_stft(excerpts: np.ndarray) -> np.ndarray:
-    """Batch of waveform excerpts (n, EXCERPT_SAMPLES) -> complex64 (n, WINDOW_FRAMES, N_BINS), frames first.
+    """Batch of waveform excerpts (n, EXCERPT_SAMPLES) -> complex64 (n, N_BINS, WINDOW_FRAMES), bins first
+    like the model's windows (a view that skips the Nyquist row).
 
     The frames of `spectrogram` at a free offset: frame t covers samples [t * HOP, t * HOP + N_FFT)
     (no centering: an excerpt is cut with its context), same window and FFT, Nyquist bin dropped.
-    Frames-first because transposing the magnitudes afterwards costs half of transposing these.
+    The frames are laid out as columns, so the FFT runs down axis 1 (pocketfft then transforms
+    many columns at once in SIMD lanes) and its output needs no transpose.
     """
     import scipy.fft
     x = np.ascontiguousarray(excerpts, dtype=np.float32)
     frames = np.lib.stride_tricks.as_strided(
-        x, (len(x), WINDOW_FRAMES, N_FFT), (x.strides[0], x.strides[1] * HOP, x.strides[1]), writeable=False)
-    window = _hann(N_FFT)
-    out = np.empty((len(x), WINDOW_FRAMES, N_BINS), np.complex64)
-    for i in range(0, len(x), 4):       # 4 excerpts at a time stay in cache: 1.3x faster than at once
-        out[i:i + 4] = scipy.fft.rfft(frames[i:i + 4] * window, axis=2, workers=1)[..., :N_BINS]
-    return out
+        x, (len(x), N_FFT, WINDOW_FRAMES), (x.strides[0], x.strides[1], x.strides[1] * HOP), writeable=False)
+    window = _hann(N_FFT)[:, None]
+    # a fresh windowed array per block, which the FFT may overwrite
+    blocks = [scipy.fft.rfft(frames[i:i + STFT_BLOCK] * window, axis=1, workers=1, overwrite_x=True)
+              for i in range(0, len(x), STFT_BLOCK)]
+    spec = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+    return spec[:, :N_BINS]          # a view: the Nyquist row dropped without a copy
 
 
 def waveform(spec: np.ndarray, n_fft: int, hop: int, length: int) -> np.ndarray:

@@ -313,7 +313,7 @@ def plot_normalization(path: Path) -> Path:
     panels = [("input (rows = frequency bins)", example)]
     for scaler in normalize.TABLE_SCALERS:
         for axis in normalize.AXES:
-            y = normalize.transform(x, normalize.fit(x, axis, scaler)).numpy()[0, ..., 0]
+            y = normalize.transform(x, normalize.fit(x, axis, scaler))[0, ..., 0]
             panels.append((f"{SCALER_LABELS[scaler]}, {axis} axis", y))
     fig, axes = plt.subplots(1, 5, figsize=(20, 3.6))
     for ax, (title, m) in zip(axes, panels):

@@ -58,7 +58,8 @@ def taught(cfg: PipelineConfig, mix_mag: np.ndarray, spectra: np.ndarray | None)
 
 
 def model_io(mix_mag, vocal_mag, cfg: PipelineConfig, accomp_mag=None, spectra=None):
-    """(model input, training label) for a batch of raw magnitudes.
+    """(model input, training label) for a batch of raw magnitudes: NumPy arrays in, NumPy out (the
+    training pipelines call it in their reader threads), tensors in, tensors out (normalize.namespace).
 
     spectra: for the SDR loss, the raw (mixture, vocals, accompaniment) real/imaginary channels
     (remix.RemixSampler.batch_with_spectra), appended to the label as losses.py expects.
@@ -66,10 +67,28 @@ def model_io(mix_mag, vocal_mag, cfg: PipelineConfig, accomp_mag=None, spectra=N
     stats = normalize.fit(mix_mag, cfg.norm, cfg.scaler)
     label = targets.label(mix_mag, vocal_mag, stats, cfg.target, accomp_mag)
     if losses.needs_spectra(cfg.loss):
-        from keras import ops
+        ops = normalize.namespace(label, spectra)
         label = ops.concatenate([label, spectra[..., :losses.spectra_channels(len(targets.sources(cfg.target)))]],
                                 axis=-1)
     return normalize.transform(mix_mag, stats), label
+
+
+def label_channels(cfg: PipelineConfig) -> int:
+    """Channels of model_io's label: one per source the target estimates, plus the SDR loss's spectra."""
+    n_sources = len(targets.sources(cfg.target))
+    return n_sources + (losses.spectra_channels(n_sources) if losses.needs_spectra(cfg.loss) else 0)
+
+
+def _model_io_map(read, cfg: PipelineConfig):
+    """A tf.data map function: global batch number -> (model input, label), all of it NumPy work in
+    the reader thread (read, then model_io), so TensorFlow's own ops do not compete for the cores."""
+    import tensorflow as tf
+    shape = (cfg.batch_size, *audio.WINDOW_SHAPE)
+
+    def load(global_batch):
+        x, y = tf.numpy_function(lambda k: _numpy_io(read(int(k)), cfg), [global_batch], (tf.float32,) * 2)
+        return tf.ensure_shape(x, shape), tf.ensure_shape(y, (*shape[:-1], label_channels(cfg)))
+    return load
 
 
 def two_sources(cfg: PipelineConfig) -> bool:
@@ -145,19 +164,8 @@ def train_dataset(store, cfg: PipelineConfig, epochs: int, initial_epoch: int = 
     """
     import tensorflow as tf
     steps = steps_per_epoch or math.ceil(epoch_size(store, cfg) / cfg.batch_size)
-    recipes_of = _EpochRecipes(store, cfg, steps * cfg.batch_size)
-    names, reader = window_names(cfg), WindowReader(store)
-
-    def read_batch(global_batch):
-        return tuple(fixed_window_batch(store, cfg, recipes_of, reader, steps, global_batch).values())
-
-    def load(global_batch):
-        arrays = tf.numpy_function(read_batch, [global_batch], (tf.float32,) * len(names))
-        arrays = dict(zip(names, (tf.ensure_shape(x, (cfg.batch_size, *WINDOW_NAMES[n])) for n, x in zip(names, arrays))))
-        return model_io(arrays["mix_mag"], arrays["vocal_mag"], cfg, arrays.get("accomp_mag"), arrays.get("spectra"))
-
     ds = tf.data.Dataset.range(initial_epoch * steps, epochs * steps)
-    ds = ds.map(load, num_parallel_calls=READERS, deterministic=True)
+    ds = ds.map(_model_io_map(batch_reader(store, cfg, steps), cfg), num_parallel_calls=READERS, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -167,28 +175,37 @@ def remix_dataset(sampler, cfg: PipelineConfig, epochs: int, steps_per_epoch: in
     Batch k is a function of (seed, k) only, so --resume continues the same sequence.
     """
     import tensorflow as tf
-    shape = (cfg.batch_size, *audio.WINDOW_SHAPE)
-
-    spectra = losses.needs_spectra(cfg.loss)
-
-    def taught_remix(k: int) -> tuple:
-        mix, vocal, accomp, spec = sampler.batch_with_spectra(k, cfg.batch_size)
-        return mix, vocal, accomp, taught(cfg, mix, spec)
-
-    def load(global_batch):
-        if spectra:
-            mix, vocal, accomp, spec = tf.numpy_function(lambda k: taught_remix(int(k)), [global_batch],
-                                                         (tf.float32,) * 4)
-            spec = tf.ensure_shape(spec, (*shape[:-1], 6))
-        else:
-            mix, vocal, accomp = tf.numpy_function(lambda k: sampler.batch(int(k), cfg.batch_size), [global_batch],
-                                                   (tf.float32,) * 3)
-            spec = None
-        return model_io(*(tf.ensure_shape(x, shape) for x in (mix, vocal)), cfg, tf.ensure_shape(accomp, shape), spec)
-
     ds = tf.data.Dataset.range(initial_epoch * steps_per_epoch, epochs * steps_per_epoch)
-    ds = ds.map(load, num_parallel_calls=READERS, deterministic=True)
+    ds = ds.map(_model_io_map(batch_reader(sampler, cfg, steps_per_epoch), cfg), num_parallel_calls=READERS,
+                deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def batch_reader(source, cfg: PipelineConfig, steps_per_epoch: int):
+    """global batch number -> (mix, vocal, accompaniment or None, label spectra or None) raw windows.
+
+    Args:
+        source: a cache.WindowStore (fixed windows, augment recipes) or a remix.RemixSampler.
+        cfg: pipeline settings.
+        steps_per_epoch: batches per epoch (fixed windows: which epoch's recipes a batch reads).
+    """
+    import hardware
+    # every batch allocates the same 16-100 MB arrays: reused, not mapped and zeroed by the kernel
+    # again each time (1.2-1.4x the remixing pipeline's windows/s on 2 cores)
+    hardware.reuse_freed_memory()
+    if hasattr(source, "batch_with_spectra"):
+        def remixed(global_batch: int) -> tuple:
+            if losses.needs_spectra(cfg.loss):
+                mix, vocal, accomp, spec = source.batch_with_spectra(global_batch, cfg.batch_size)
+                return mix, vocal, accomp, taught(cfg, mix, spec)
+            return (*source.batch(global_batch, cfg.batch_size), None)
+        return remixed
+    recipes_of, reader = _EpochRecipes(source, cfg, steps_per_epoch * cfg.batch_size), WindowReader(source)
+
+    def fixed(global_batch: int) -> tuple:
+        arrays = fixed_window_batch(source, cfg, recipes_of, reader, steps_per_epoch, global_batch)
+        return arrays["mix_mag"], arrays["vocal_mag"], arrays.get("accomp_mag"), arrays.get("spectra")
+    return fixed
 
 
 WINDOW_NAMES = {"mix_mag": audio.WINDOW_SHAPE, "vocal_mag": audio.WINDOW_SHAPE, "accomp_mag": audio.WINDOW_SHAPE,
@@ -215,7 +232,7 @@ class WindowReader:
         song, k = int(self.store.song_id[index]), int(self.store.window_index[index])
         start = k * audio.WINDOW_SAMPLES - audio.N_FFT // 2
         excerpt = self.store.read_wave_range(wave, song, start, audio.EXCERPT_SAMPLES)
-        spec = audio.excerpt_stft(excerpt[None])[0].T
+        spec = audio.excerpt_stft(excerpt[None])[0]
         spec[:, int(self.store.valid_frames[index]):] = 0          # as audio.to_windows pads
         return spec
 
@@ -297,19 +314,7 @@ def numpy_train_dataset(source, cfg: PipelineConfig, steps_per_epoch: int, initi
         initial_epoch: the first epoch (for --resume).
     """
     import keras
-    sampler = source if hasattr(source, "batch_with_spectra") else None
-    recipes_of = None if sampler else _EpochRecipes(source, cfg, steps_per_epoch * cfg.batch_size)
-    reader = None if sampler else WindowReader(source)
-    spectra = losses.needs_spectra(cfg.loss)
-
-    def read(global_batch: int) -> tuple:
-        if sampler is not None:
-            if spectra:
-                mix, vocal, accomp, spec = sampler.batch_with_spectra(global_batch, cfg.batch_size)
-                return mix, vocal, accomp, taught(cfg, mix, spec)
-            return (*sampler.batch(global_batch, cfg.batch_size), None)
-        arrays = fixed_window_batch(source, cfg, recipes_of, reader, steps_per_epoch, global_batch)
-        return arrays["mix_mag"], arrays["vocal_mag"], arrays.get("accomp_mag"), arrays.get("spectra")
+    read = batch_reader(source, cfg, steps_per_epoch)
 
     class Batches(keras.utils.PyDataset):
         def __init__(self):

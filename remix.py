@@ -143,25 +143,33 @@ class RemixSampler:
                 accomp[i] = self._gain(rng) * self._excerpt(rng, "accompaniment", self.accomp_songs)
         return vocals, accomp
 
-    def spectra(self, batch: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Complex (mixture, vocals, accompaniment) spectra (size, WINDOW_FRAMES, N_BINS), frames first."""
+    def _transform(self, batch: int, size: int, spectra: bool) -> tuple[np.ndarray, ...]:
+        """(mix_mag, vocal_mag, accomp_mag) windows (size, N_BINS, WINDOW_FRAMES, 1), plus with `spectra`
+        the SDR loss's (size, N_BINS, WINDOW_FRAMES, 6): mixture, vocals, accompaniment, real and imaginary.
+
+        A few excerpts at a time from STFT to magnitudes, so their spectra stay in cache (1.5x faster
+        than whole-batch arrays); the mixture spectrum is the sum of its sources'."""
         vocals, accomp = self.waveforms(batch, size)
-        vocal_spec, accomp_spec = audio.excerpt_stft(vocals), audio.excerpt_stft(accomp)
-        return vocal_spec + accomp_spec, vocal_spec, accomp_spec
+        shape = (size, audio.N_BINS, audio.WINDOW_FRAMES)
+        mags = tuple(np.empty((*shape, 1), np.float32) for _ in range(3))
+        parts = np.empty((*shape, 6), np.float32) if spectra else None
+        for start in range(0, size, audio.STFT_BLOCK):
+            block = slice(start, start + audio.STFT_BLOCK)
+            vocal_spec, accomp_spec = audio.excerpt_stft(vocals[block]), audio.excerpt_stft(accomp[block])
+            for c, (mag, spec) in enumerate(zip(mags, (vocal_spec + accomp_spec, vocal_spec, accomp_spec))):
+                np.abs(spec, out=mag[block, ..., 0])
+                if spectra:
+                    parts[block, ..., 2 * c], parts[block, ..., 2 * c + 1] = spec.real, spec.imag
+        return (*mags, parts) if spectra else mags
 
     def batch(self, batch: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(mix_mag, vocal_mag, accomp_mag) windows (size, N_BINS, WINDOW_FRAMES, 1) of batch number `batch`."""
-        # |.| on the contiguous frames-first spectra, then a float transpose: half the cost of |.| transposed
-        return tuple(np.ascontiguousarray(np.abs(spec).transpose(0, 2, 1))[..., None]
-                     for spec in self.spectra(batch, size))
+        return self._transform(batch, size, spectra=False)
 
     def batch_with_spectra(self, batch: int, size: int) -> tuple[np.ndarray, ...]:
         """batch() plus the spectra the SDR loss needs (losses.py): (size, N_BINS, WINDOW_FRAMES, 6),
         mixture, vocals and accompaniment, real and imaginary."""
-        specs = self.spectra(batch, size)
-        mags = tuple(np.ascontiguousarray(np.abs(s).transpose(0, 2, 1))[..., None] for s in specs)
-        parts = [part for s in specs for part in (s.real, s.imag)]
-        return (*mags, np.ascontiguousarray(np.stack(parts, axis=-1).transpose(0, 2, 1, 3)))
+        return self._transform(batch, size, spectra=True)
 
 
 def main(argv=None) -> None:
@@ -178,6 +186,9 @@ def main(argv=None) -> None:
     p.add_argument("--figure", type=Path, default=None, help="write a figure of 4 examples here")
     args = p.parse_args(argv)
     from concurrent.futures import ThreadPoolExecutor
+
+    import hardware
+    hardware.reuse_freed_memory()               # as the training pipelines do (pipeline.batch_reader)
     sampler = RemixSampler(SourceStore(args.sources))
     sampler.batch(0, 2)                         # warm the file handle and FFT plans
     started = time.perf_counter()

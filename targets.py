@@ -51,7 +51,10 @@ def output_layer(features, inputs, target: str):
 
 def ideal_mask(mix_mag, vocal_mag):
     """Report 002's soft-mask target vocal / max(vocal, mixture), 0 where both are 0."""
-    from keras import ops
+    ops = normalize.namespace(mix_mag, vocal_mag)
+    if ops.__name__ == "numpy":
+        peak = ops.maximum(vocal_mag, mix_mag)
+        return ops.divide(vocal_mag, peak, out=ops.zeros_like(peak), where=peak > 0)
     return ops.divide_no_nan(vocal_mag, ops.maximum(vocal_mag, mix_mag))
 
 
@@ -61,10 +64,9 @@ def label(mix_mag, vocal_mag, stats, target: str, accomp_mag=None):
     if target == "mask":
         return ideal_mask(mix_mag, vocal_mag)
     if len(sources(target)) == 2:
-        from keras import ops
         if accomp_mag is None:
             raise ValueError(f"target {target!r} needs the accompaniment magnitudes")
-        return ops.concatenate([normalize.transform(vocal_mag, stats), normalize.transform(accomp_mag, stats)], axis=-1)
+        return normalize.transform_channels([vocal_mag, accomp_mag], stats)
     return normalize.transform(vocal_mag, stats)
 
 

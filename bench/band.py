@@ -20,7 +20,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.append(str(ROOT / "bench"))     # appended: bench/train.py must not shadow train.py
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 RULES = [("full", "average"), ("full", "zeros"), ("full", "top"), ("paper", None)]
 

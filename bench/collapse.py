@@ -24,7 +24,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.append(str(ROOT / "bench"))     # appended: bench/train.py must not shadow train.py
 
 CONFIGS = [("frequency", "minmax"), ("time", "minmax"), ("frequency", "robust"), ("time", "robust"),
            ("frequency", "max"), ("time", "max")]
@@ -36,7 +36,7 @@ def scaled_pairs(store, axis: str, scaler: str, indices: np.ndarray):
     mix = np.stack([store.read("mix_mag", int(i)) for i in indices])
     vocal = np.stack([store.read("vocal_mag", int(i)) for i in indices])
     x, y = normalize.normalize_pair(mix, vocal, axis, scaler)
-    return x.numpy(), y.numpy()
+    return x, y
 
 
 def loss(prediction: np.ndarray, target: np.ndarray) -> tuple[float, float]:

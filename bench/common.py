@@ -33,3 +33,24 @@ def run_script(script: str, args: list[str], env: dict | None = None) -> tuple[f
         raise SystemExit(f"{script} failed:\n{out.stderr[-3000:]}")
     lines = out.stdout.strip().splitlines()
     return wall, int(lines[-1]) // 1024, "\n".join(lines[:-1])
+
+
+def run_and_exit(main) -> None:
+    """Run a benchmark's main() and leave with its status through os._exit: the reader threads of a
+    drained endless tf.data pipeline can keep the interpreter from exiting, after an error too (a
+    failed batch then hung the benchmark with nothing printed)."""
+    import os
+    import traceback
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:                       # argparse errors and --help
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

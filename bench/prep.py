@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.append(str(ROOT / "bench"))     # appended: bench/train.py must not shadow train.py
 DEFAULT_MUSDB = ROOT.parent / "shared" / "data" / "musdb18-7"
 
 

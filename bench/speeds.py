@@ -25,7 +25,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.append(str(ROOT / "bench"))     # appended: bench/train.py must not shadow train.py
 
 
 def parse_variant(text: str) -> tuple[float, ...]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.append(str(ROOT / "bench"))     # appended: bench/train.py must not shadow train.py
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -169,4 +169,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from common import run_and_exit
+    run_and_exit(main)

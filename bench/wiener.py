@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.append(str(Path(__file__).resolve().parent))     # appended: bench/train.py must not shadow train.py
 from common import print_machine  # noqa: E402
 
 import filtering  # noqa: E402

@@ -39,7 +39,7 @@ def sdr_loss_inputs(seed: int = 3):
     t = np.arange(audio.EXCERPT_SAMPLES) / audio.SAMPLE_RATE
     vocal = (0.1 * np.sin(2 * np.pi * 440 * t) * (1 + np.sin(2 * np.pi * 2 * t)))[None].astype(np.float32)
     accomp = (0.05 * rng.standard_normal((1, audio.EXCERPT_SAMPLES))).astype(np.float32)
-    v, a = (audio.excerpt_stft(w).transpose(0, 2, 1) for w in (vocal, accomp))
+    v, a = (audio.excerpt_stft(w) for w in (vocal, accomp))
     mix = v + a
     stats = normalize.fit(np.abs(mix)[..., None], "time", "robust")
     targets = np.concatenate([np.asarray(normalize.transform(np.abs(x)[..., None], stats)) for x in (v, a)], axis=-1)

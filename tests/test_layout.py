@@ -48,3 +48,20 @@ def test_no_import_cycles():
     for node in graph:
         if node not in state:
             visit(node, [])
+
+
+def test_bench_never_puts_its_folder_before_the_scripts():
+    """bench/train.py and bench/separate.py share the scripts' names: a bench module (or test) that puts
+    bench/ first on sys.path makes a later `import train` in the same process load the benchmark
+    (seen: main() takes 0 positional arguments, in whichever tests ran after test_collapse)."""
+    shadowed = {p.stem for p in (ROOT / "bench").glob("*.py")} & {p.stem for p in ROOT.glob("*.py")}
+    assert {"train", "separate"} <= shadowed
+    offenders = []
+    for path in sorted((ROOT / "bench").glob("*.py")) + sorted((ROOT / "tests").glob("*.py")):
+        if path.name == "test_layout.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#")[0]
+            if "sys.path.insert(0" in code and ("bench" in code or "resolve().parent)" in code):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}")
+    assert not offenders, offenders

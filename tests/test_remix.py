@@ -55,16 +55,32 @@ def test_mixture_window_is_the_sum_of_its_sources(store):
     vocals, accomp = sampler.waveforms(2, 4)
     mix, vocal_mag, accomp_mag = sampler.batch(2, 4)
     # the magnitudes are those of the sources' own STFTs, and the mixture's is the STFT of their sum
-    frames_first = lambda x: np.abs(audio.excerpt_stft(x)).transpose(0, 2, 1)[..., None]
-    np.testing.assert_allclose(vocal_mag, frames_first(vocals), atol=1e-5)
-    np.testing.assert_allclose(accomp_mag, frames_first(accomp), atol=1e-5)
-    np.testing.assert_allclose(mix, frames_first(vocals + accomp), atol=1e-4)
+    magnitudes = lambda x: np.abs(audio.excerpt_stft(x))[..., None]
+    np.testing.assert_allclose(vocal_mag, magnitudes(vocals), atol=1e-5)
+    np.testing.assert_allclose(accomp_mag, magnitudes(accomp), atol=1e-5)
+    np.testing.assert_allclose(mix, magnitudes(vocals + accomp), atol=1e-4)
     # and the excerpt STFT is the song STFT's frames at that offset
     wave = store.read("vocals", 0, 0, int(store.length[0]))
     full = audio.stft(wave)
     start = 7 * audio.HOP - audio.N_FFT // 2
-    excerpt = audio.excerpt_stft(wave[None, start:start + audio.EXCERPT_SAMPLES])[0].T
+    excerpt = audio.excerpt_stft(wave[None, start:start + audio.EXCERPT_SAMPLES])[0]
     np.testing.assert_allclose(excerpt, full[:, 7:7 + audio.WINDOW_FRAMES], atol=1e-4)
+
+
+def test_label_spectra_are_the_magnitudes_complex_parts(store):
+    """The SDR loss's spectra come out of the same STFTs as the magnitudes, block by block (a batch
+    that is not a multiple of audio.STFT_BLOCK included)."""
+    sampler = remix.RemixSampler(store, seed=2)
+    size = audio.STFT_BLOCK + 3
+    mags = sampler.batch(4, size)
+    *again, spectra = sampler.batch_with_spectra(4, size)
+    assert spectra.shape == (size, *audio.WINDOW_SHAPE[:-1], 6) and spectra.dtype == np.float32
+    for c, mag in enumerate(mags):
+        assert np.array_equal(mag, again[c])
+        np.testing.assert_allclose(np.hypot(spectra[..., 2 * c], spectra[..., 2 * c + 1]), mag[..., 0], rtol=1e-5,
+                                   atol=1e-6)
+    # mixture = vocals + accompaniment, part by part
+    np.testing.assert_allclose(spectra[..., :2], spectra[..., 2:4] + spectra[..., 4:6], atol=1e-6)
 
 
 def test_vocal_free_share_and_stem_choice(store):
@@ -245,17 +261,17 @@ def test_sdr_loss_is_minus_the_waveform_sdr(rng):
     import losses
     n_bins, frames = audio.N_BINS, audio.WINDOW_FRAMES
     wave = (0.1 * rng.standard_normal((2, audio.EXCERPT_SAMPLES))).astype(np.float32)
-    spec = audio.excerpt_stft(wave).transpose(0, 2, 1)               # (2, bins, frames)
+    spec = audio.excerpt_stft(wave)                                  # (2, bins, frames)
     mix = spec * 2                                                   # vocals = half of the mixture
     label_spectra = np.stack([mix.real, mix.imag, spec.real, spec.imag], axis=-1).astype(np.float32)
     loss = losses.get("sdr", "time", "robust", 1)
     import normalize
     stats = normalize.fit(np.abs(mix)[..., None], "time", "robust")
-    perfect = normalize.transform(np.abs(spec)[..., None], stats).numpy()
+    perfect = normalize.transform(np.abs(spec)[..., None], stats)
     y_true = np.concatenate([perfect, label_spectra], axis=-1)
     assert y_true.shape == (2, n_bins, frames, 1 + losses.spectra_channels(1))
     assert float(np.max(loss.call(y_true, perfect))) < -40           # a perfect estimate: SDR > 40 dB
-    mixture = normalize.transform(np.abs(mix)[..., None], stats).numpy()
+    mixture = normalize.transform(np.abs(mix)[..., None], stats)
     np.testing.assert_allclose(loss.call(y_true, mixture), 0.0, atol=0.05)   # twice the vocals: error = signal
 
 
@@ -268,7 +284,7 @@ def test_sdr_loss_inverse_stft_is_tensorflows_and_inverts_the_excerpt(rng):
     t = np.arange(audio.EXCERPT_SAMPLES) / audio.SAMPLE_RATE
     wave = np.stack([0.1 * np.sin(2 * np.pi * f * t + p) for f, p in rng.uniform((50, 0), (4000, 6), (3, 2))])
     wave = wave.astype(np.float32)
-    spec = audio.excerpt_stft(wave).transpose(0, 2, 1)[..., None]        # (3, bins, frames, 1 source)
+    spec = audio.excerpt_stft(wave)[..., None]        # (3, bins, frames, 1 source)
     spec = np.concatenate([spec, 0.5 * spec], axis=-1)                   # two sources
     got = np.asarray(losses.waveforms(spec.real, spec.imag))
     assert got.shape == (3, 2, audio.EXCERPT_SAMPLES)
@@ -286,18 +302,18 @@ def test_sdrmask_loss_adds_the_soft_masked_estimates(rng):
     import losses
     import normalize
     wave = (0.1 * rng.standard_normal((2, audio.EXCERPT_SAMPLES))).astype(np.float32)
-    spec = audio.excerpt_stft(wave).transpose(0, 2, 1)               # vocals = accompaniment = half the mix
+    spec = audio.excerpt_stft(wave)                                  # vocals = accompaniment = half the mix
     mix = spec * 2
     label_spectra = np.stack([mix.real, mix.imag, spec.real, spec.imag, spec.real, spec.imag], axis=-1)
     stats = normalize.fit(np.abs(mix)[..., None], "time", "robust")
-    half = normalize.transform(np.abs(spec)[..., None], stats).numpy()
+    half = normalize.transform(np.abs(spec)[..., None], stats)
     perfect = np.concatenate([half, half], axis=-1)
     y_true = np.concatenate([perfect, label_spectra.astype(np.float32)], axis=-1)
     plain, masked = losses.get("sdr", "time", "robust", 2), losses.get("sdrmask", "time", "robust", 2)
     assert float(np.max(masked.call(y_true, perfect))) < -40
     # both outputs twice too loud: the direct estimates are as far off as the truth is loud (SDR 0),
     # the mask V / (V + A) is still exact, so only the sdrmask loss counts half of it as perfect
-    double = normalize.transform(2 * np.abs(spec)[..., None], stats).numpy()
+    double = normalize.transform(2 * np.abs(spec)[..., None], stats)
     double = np.concatenate([double, double], axis=-1)
     np.testing.assert_allclose(plain.call(y_true, double), 0.0, atol=0.05)
     assert float(np.max(masked.call(y_true, double))) < -20

@@ -283,7 +283,7 @@ def test_bench_stages_finds_every_stage(tiny_run, tmp_path, rng, capsys, band, w
     another of its stage (soft_mask in vocal_spectrum on the paper band) is counted once."""
     import importlib.util
     import sys
-    sys.path.insert(0, str(ROOT / "bench"))
+    sys.path.append(str(ROOT / "bench"))
     spec = importlib.util.spec_from_file_location("stages", ROOT / "bench" / "stages.py")
     stages = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(stages)
@@ -369,7 +369,7 @@ def test_speeds_option_rejects_what_it_cannot_do(tiny_run, tmp_path, rng, capsys
 def test_bench_speeds_scores_each_variant_song_by_song(tiny_run, tiny_cache, tmp_path):
     import json
     import sys
-    sys.path.insert(0, str(ROOT / "bench"))
+    sys.path.append(str(ROOT / "bench"))
     import speeds
     out = tmp_path / "speeds"
     speeds.main(["--run", str(tiny_run), "--data", str(tiny_cache), "--split", "test", "--channels", "mix",

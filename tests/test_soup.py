@@ -40,7 +40,7 @@ def test_members_of_different_architectures_are_refused(tiny_run, tiny_cache, tm
 
 def test_ablation_commands_show_flags_as_flags_and_only_the_options_a_run_used():
     import sys
-    sys.path.insert(0, str(ROOT / "bench"))         # as when run as a script: its helpers sit beside it
+    sys.path.append(str(ROOT / "bench"))         # as when run as a script: its helpers sit beside it
     spec = importlib.util.spec_from_file_location("ablation", ROOT / "bench" / "ablation.py")
     ablation = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ablation)
@@ -66,7 +66,7 @@ def test_ablation_commands_show_flags_as_flags_and_only_the_options_a_run_used()
 
 def test_ablation_rows_say_how_many_training_songs_are_remixes(tiny_run):
     import sys
-    sys.path.insert(0, str(ROOT / "bench"))
+    sys.path.append(str(ROOT / "bench"))
     spec = importlib.util.spec_from_file_location("ablation", ROOT / "bench" / "ablation.py")
     ablation = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ablation)
