@@ -1,9 +1,9 @@
 """Input pipelines streamed from the HDF5 caches (or remixed on the fly from sources.h5).
 
 Training: per-epoch augmentation recipes (augment.py) -> windows read one by one from the
-cache -> batch -> per-window normalization (normalize.py) on the batch -> prefetch. Nothing
-is materialized: RAM holds a few batches whatever the cache size. Validation: the held-out
-songs' windows in order, un-augmented.
+cache -> batch -> per-window normalization (normalize.py) and labels, NumPy work in the same
+reader thread -> prefetch. Nothing is materialized: RAM holds a few batches whatever the cache
+size. Validation: the held-out songs' windows in order, un-augmented.
 
 Two implementations of the same batches: tf.data (the TensorFlow backend, the default) and
 keras.utils.PyDataset over NumPy (`numpy_train_dataset` / `numpy_eval_dataset`), which Keras
@@ -206,10 +206,6 @@ def batch_reader(source, cfg: PipelineConfig, steps_per_epoch: int):
         arrays = fixed_window_batch(source, cfg, recipes_of, reader, steps_per_epoch, global_batch)
         return arrays["mix_mag"], arrays["vocal_mag"], arrays.get("accomp_mag"), arrays.get("spectra")
     return fixed
-
-
-WINDOW_NAMES = {"mix_mag": audio.WINDOW_SHAPE, "vocal_mag": audio.WINDOW_SHAPE, "accomp_mag": audio.WINDOW_SHAPE,
-                "spectra": (*audio.WINDOW_SHAPE[:-1], 6)}
 
 
 def window_names(cfg: PipelineConfig) -> tuple[str, ...]:
