@@ -197,6 +197,28 @@ def test_two_source_targets_and_sdr_loss_train_on_fixed_windows(tiny_cache, tmp_
     assert config["status"] == "complete" and np.isfinite(config["results"]["best_val_loss"])
 
 
+@pytest.mark.parametrize("source_kind", ["fixed", "remix"])
+@pytest.mark.parametrize("target,loss", [("direct", "mae"), ("masked2", "sdrmask")])
+def test_tf_data_and_pydataset_give_the_same_batches(tiny_cache, store, source_kind, target, loss):
+    """tf.data (TensorFlow) and keras.utils.PyDataset (JAX, PyTorch) wrap the same NumPy reader and
+    model_io: a run's data does not depend on the backend, and the label's channels are as declared."""
+    import cache
+    import pipeline
+    cfg = pipeline.PipelineConfig(norm="time", scaler="robust", target=target, loss=loss, batch_size=3, seed=5)
+    if source_kind == "fixed":
+        source = cache.WindowStore(cache.resolve_caches([str(tiny_cache)], "train"))
+        tf_batches = pipeline.train_dataset(source, cfg, epochs=1, steps_per_epoch=2)
+    else:
+        source = remix.RemixSampler(store, seed=5)
+        tf_batches = pipeline.remix_dataset(source, cfg, epochs=1, steps_per_epoch=2)
+    numpy_batches = pipeline.numpy_train_dataset(source, cfg, steps_per_epoch=2)
+    for k, (x, y) in enumerate(tf_batches):
+        assert y.shape == (3, *audio.WINDOW_SHAPE[:-1], pipeline.label_channels(cfg))
+        nx, ny = numpy_batches[k]
+        assert np.array_equal(x.numpy(), nx) and np.array_equal(y.numpy(), ny)
+    assert k == 1
+
+
 def test_window_reader_derives_the_accompaniment_of_cached_windows(tiny_cache):
     import cache
     import pipeline
