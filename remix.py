@@ -143,7 +143,7 @@ class RemixSampler:
                 accomp[i] = self._gain(rng) * self._excerpt(rng, "accompaniment", self.accomp_songs)
         return vocals, accomp
 
-    def _transform(self, batch: int, size: int, spectra: bool) -> tuple[np.ndarray, ...]:
+    def _windows(self, batch: int, size: int, spectra: bool) -> tuple[np.ndarray, ...]:
         """(mix_mag, vocal_mag, accomp_mag) windows (size, N_BINS, WINDOW_FRAMES, 1), plus with `spectra`
         the SDR loss's (size, N_BINS, WINDOW_FRAMES, 6): mixture, vocals, accompaniment, real and imaginary.
 
@@ -164,12 +164,12 @@ class RemixSampler:
 
     def batch(self, batch: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(mix_mag, vocal_mag, accomp_mag) windows (size, N_BINS, WINDOW_FRAMES, 1) of batch number `batch`."""
-        return self._transform(batch, size, spectra=False)
+        return self._windows(batch, size, spectra=False)
 
     def batch_with_spectra(self, batch: int, size: int) -> tuple[np.ndarray, ...]:
         """batch() plus the spectra the SDR loss needs (losses.py): (size, N_BINS, WINDOW_FRAMES, 6),
         mixture, vocals and accompaniment, real and imaginary."""
-        return self._transform(batch, size, spectra=True)
+        return self._windows(batch, size, spectra=True)
 
 
 def main(argv=None) -> None:
